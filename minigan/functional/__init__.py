@@ -1,0 +1,58 @@
+"""Pure math: one file per op family, ``*_forward(...) -> (y, cache)``, ``*_backward(dy, cache)``.
+
+These are the NumPy reference implementations; faster kernels elsewhere are tested against them.
+"""
+
+from minigan.functional.activations import (
+    dropout_backward,
+    dropout_forward,
+    dropout_mask,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from minigan.functional.batchnorm import batchnorm_backward, batchnorm_forward
+from minigan.functional.conv import (
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    conv_output_size,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+    conv_transpose_output_size,
+    im2col,
+)
+from minigan.functional.dense import linear_backward, linear_forward
+
+__all__ = [
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "col2im",
+    "conv2d_backward",
+    "conv2d_forward",
+    "conv_output_size",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_forward",
+    "conv_transpose_output_size",
+    "dropout_backward",
+    "dropout_forward",
+    "dropout_mask",
+    "im2col",
+    "leaky_relu_backward",
+    "leaky_relu_forward",
+    "linear_backward",
+    "linear_forward",
+    "relu_backward",
+    "relu_forward",
+    "sigmoid",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "tanh_backward",
+    "tanh_forward",
+]

@@ -1,0 +1,102 @@
+"""Activation layers and Dropout: thin wrappers over :mod:`minigan.functional.activations`.
+
+>>> import numpy as np
+>>> from minigan import nn
+>>> act = nn.LeakyReLU(0.2)
+>>> act(np.array([[-1.0, 2.0]], np.float32))
+array([[-0.2,  2. ]], dtype=float32)
+>>> act.backward(np.ones((1, 2), np.float32))
+array([[0.2, 1. ]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minigan import backend
+from minigan.nn.module import Module, check_input
+from minigan.random import get_rng
+
+_ANY_SHAPE = tuple(range(1, 9))
+
+
+class _Elementwise(Module):
+    """Runs kernel ``<op>_forward`` / ``<op>_backward`` on an array of any shape."""
+
+    op = ""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_input(self, x, _ANY_SHAPE, None, "(any shape)")
+        y, self._cache = backend.kernel(f"{self.op}_forward")(x)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return backend.kernel(f"{self.op}_backward")(dy, self._saved())
+
+
+class ReLU(_Elementwise):
+    """``max(x, 0)``."""
+
+    op = "relu"
+
+
+class Tanh(_Elementwise):
+    """``tanh(x)``, the generator's last layer for images in [-1, 1]."""
+
+    op = "tanh"
+
+
+class Sigmoid(_Elementwise):
+    """``1 / (1 + exp(-x))``; a discriminator should output logits and use
+    :func:`minigan.losses.bce_with_logits` instead, which is stable.
+    """
+
+    op = "sigmoid"
+
+
+class LeakyReLU(Module):
+    """``x if x > 0 else negative_slope * x``."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_input(self, x, _ANY_SHAPE, None, "(any shape)")
+        y, self._cache = backend.kernel("leaky_relu_forward")(x, self.negative_slope)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return backend.kernel("leaky_relu_backward")(dy, self._saved())
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each value with probability ``p`` and scale the rest
+    by ``1 / (1 - p)``; identity in eval mode. Masks come from ``rng`` (seeded, default: the
+    global generator of :mod:`minigan.random`).
+    """
+
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = get_rng(rng)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_input(self, x, _ANY_SHAPE, None, "(any shape)")
+        if not self.training or self.p == 0:
+            self._cache = np.ones((), x.dtype)
+            return x.copy()
+        mask = backend.kernel("dropout_mask")(x.shape, self.p, self.rng, x.dtype)
+        y, self._cache = backend.kernel("dropout_forward")(x, mask)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return backend.kernel("dropout_backward")(dy, self._saved())
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

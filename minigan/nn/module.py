@@ -1,0 +1,230 @@
+"""``Parameter``, ``Module`` and ``Sequential``: the containers, with no math in them.
+
+A module's ``forward(x)`` computes its output and keeps the cache its ``backward(dy)`` needs;
+``backward`` returns ``dx`` and **adds** into each ``Parameter.grad`` until :meth:`zero_grad`
+(a discriminator step runs backward on a real batch and then on a fake one). Parameter and
+buffer names follow PyTorch (``0.weight``, ``1.running_mean``), so ``state_dict()`` keys and
+shapes match PyTorch's.
+
+>>> import numpy as np
+>>> from minigan import nn
+>>> model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU())
+>>> list(model.state_dict())
+['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array ``data`` and the gradient ``grad`` accumulated into it (same shape)."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data
+        self.grad = np.zeros_like(data)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class: registers parameters, buffers and submodules in assignment order."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_cache", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name: str, value: np.ndarray) -> None:
+        """A state array that is saved and loaded but not trained (BatchNorm's running stats)."""
+        self._buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    # ---- forward / backward -------------------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def _saved(self) -> Any:
+        """The cache of the last forward; a clear error if there has been none."""
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: backward() called before forward()")
+        return self._cache
+
+    # ---- traversal ------------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        for prefix, module in self.named_modules():
+            for name, param in module._parameters.items():
+                yield (f"{prefix}.{name}" if prefix else name), param
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        for prefix, module in self.named_modules():
+            for name in module._buffers:
+                yield (f"{prefix}.{name}" if prefix else name), getattr(module, name)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad.fill(0)
+
+    def train(self, mode: bool = True) -> Module:
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    # ---- state ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, keyed as in PyTorch."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update((name, np.array(b, copy=True)) for name, b in self.named_buffers())
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy ``state`` into this module's arrays in place; keys and shapes must match exactly.
+
+        Values are cast to the existing arrays' dtypes, so float64 weights load into a float32
+        model as float32.
+        """
+        targets = {name: p.data for name, p in self.named_parameters()}
+        targets.update(self.named_buffers())
+        missing = sorted(set(targets) - set(state))
+        unexpected = sorted(set(state) - set(targets))
+        if missing or unexpected:
+            raise KeyError(
+                f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                f"unexpected keys {unexpected}"
+            )
+        for name, target in targets.items():
+            value = np.asarray(state[name])
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: {name!r} has shape {value.shape}, "
+                    f"this model expects {target.shape}"
+                )
+        for name, target in targets.items():
+            target[...] = state[name]
+
+    def to(self, dtype: Any) -> Module:
+        """Cast every floating parameter and buffer to ``dtype`` (e.g. ``np.float64`` for
+        gradient checks); gradients are reset to zero.
+        """
+        for module in self.modules():
+            for p in module._parameters.values():
+                p.data = p.data.astype(dtype)
+                p.grad = np.zeros_like(p.data)
+            for name, b in module._buffers.items():
+                if np.issubdtype(b.dtype, np.floating):
+                    module.register_buffer(name, b.astype(dtype))
+        return self
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        """The dtype of the first parameter (None for parameter-free modules)."""
+        params = self.parameters()
+        return params[0].data.dtype if params else None
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        children = "".join(
+            f"\n  ({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()
+        )
+        body = self.extra_repr() + (children + "\n" if children else "")
+        return f"{type(self).__name__}({body})"
+
+
+def check_input(
+    module: Module, x: Any, ndims: tuple[int, ...], channels: int | None, what: str
+) -> None:
+    """Raise a clear ``TypeError``/``ValueError`` naming ``module`` when ``x`` does not fit.
+
+    ``ndims`` are the accepted numbers of dimensions, ``channels`` the required size of axis 1
+    (None for any), ``what`` the expected shape in words, e.g. ``"(N, 3, H, W)"``. A floating
+    input must have the dtype of the module's parameters, so float32 never turns float64 silently.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{module!r}: expected a NumPy array {what}, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{module!r}: expected a floating-point array, got dtype {x.dtype}")
+    if module.dtype is not None and x.dtype != module.dtype:
+        raise TypeError(
+            f"{module!r}: expected {module.dtype} input (the dtype of its parameters), "
+            f"got {x.dtype}; cast the input or call .to({x.dtype}) on the module"
+        )
+    if x.ndim not in ndims:
+        raise ValueError(f"{module!r}: expected input of shape {what}, got shape {x.shape}")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(
+            f"{module!r}: expected input of shape {what} with {channels} at axis 1, "
+            f"got shape {x.shape}"
+        )
+
+
+class Sequential(Module):
+    """Modules applied in order; ``backward`` runs them in reverse."""
+
+    def __init__(self, *layers: Module) -> None:
+        super().__init__()
+        for i, layer in enumerate(layers):
+            setattr(self, str(i), layer)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._modules.values())[index]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for layer in self:
+            x = layer(x)
+        return x
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        for layer in reversed(list(self)):
+            dy = layer.backward(dy)
+        return dy

@@ -1,0 +1,71 @@
+"""``BatchNorm1d`` and ``BatchNorm2d``, with PyTorch's eps, momentum, running statistics and
+train/eval behaviour. The math is in :mod:`minigan.functional.batchnorm`.
+
+>>> import numpy as np
+>>> from minigan import nn
+>>> bn = nn.BatchNorm2d(3)
+>>> y = bn(np.random.default_rng(0).normal(5, 2, (8, 3, 4, 4)).astype(np.float32))
+>>> bool(abs(y.mean()) < 1e-5), y.dtype
+(True, dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minigan import backend
+from minigan.nn.module import Module, Parameter, check_input
+
+
+class _BatchNorm(Module):
+    ndims: tuple[int, ...] = ()
+    layout = ""
+
+    def __init__(
+        self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float32
+    ) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, float(eps), float(momentum)
+        self.weight = Parameter(np.ones(num_features, dtype))
+        self.bias = Parameter(np.zeros(num_features, dtype))
+        self.register_buffer("running_mean", np.zeros(num_features, dtype))
+        self.register_buffer("running_var", np.ones(num_features, dtype))
+        self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_input(self, x, self.ndims, self.num_features, self.layout)
+        if self.training and x.size == x.shape[1]:
+            raise ValueError(
+                f"{self!r}: expected more than 1 value per channel when training, got input "
+                f"shape {x.shape}"
+            )
+        if self.training:
+            self.num_batches_tracked += 1
+        y, self._cache = backend.kernel("batchnorm_forward")(
+            x, self.weight.data, self.bias.data, self.running_mean, self.running_var,
+            self.training, self.momentum, self.eps,
+        )  # fmt: skip
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dx, dgamma, dbeta = backend.kernel("batchnorm_backward")(dy, self._saved())
+        self.weight.grad += dgamma
+        self.bias.grad += dbeta
+        return dx
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Normalises (N, C) or (N, C, L) per channel C."""
+
+    ndims = (2, 3)
+    layout = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Normalises (N, C, H, W) per channel C."""
+
+    ndims = (4,)
+    layout = "(N, C, H, W)"

@@ -1,0 +1,182 @@
+r"""Optimizers. They own their state and update ``Parameter.data`` in place from ``.grad``;
+backward passes never touch weights.
+
+**SGD** (PyTorch semantics): with weight decay :math:`\lambda`, :math:`g = \nabla + \lambda w`;
+with momentum :math:`\mu`, :math:`b_1 = g`, :math:`b_t = \mu b_{t-1} + g`; then
+:math:`w \leftarrow w - \eta\, b_t` (or :math:`w - \eta g` without momentum).
+
+**Adam** (Kingma & Ba, bias-corrected, as PyTorch computes it): at step :math:`t` (counted from 1,
+incremented before use),
+
+.. math::
+    m_t = \beta_1 m_{t-1} + (1-\beta_1) g, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g^2, \quad
+    w \leftarrow w - \frac{\eta}{1-\beta_1^t}\, \frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}.
+
+>>> import numpy as np
+>>> from minigan.nn import Parameter
+>>> p = Parameter(np.array([1.0], np.float32)); p.grad[:] = 0.5
+>>> opt = Adam([p], lr=0.1)
+>>> opt.step(); p.data  # the first Adam step moves every weight by about lr
+array([0.9], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from minigan.nn.module import Parameter
+
+
+def _check_params(name: str, params: Iterable[Parameter]) -> list[Parameter]:
+    params = list(params)
+    if not params:
+        raise ValueError(f"{name}: got an empty parameter list")
+    for p in params:
+        if not isinstance(p, Parameter):
+            raise TypeError(f"{name}: expected Parameter objects, got {type(p).__name__}")
+    return params
+
+
+class Optimizer:
+    """Shared parts: the parameter list, ``zero_grad`` and state (de)serialisation."""
+
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+        if lr <= 0:
+            raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr}")
+        self.params = _check_params(type(self).__name__, params)
+        self.lr = float(lr)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad.fill(0)
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every state array by name (``m.3``, ``v.3``, ``step``), ready for safetensors."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        mine = self.state_dict()
+        if set(mine) != set(state):
+            raise KeyError(
+                f"{type(self).__name__}.load_state_dict: expected keys {sorted(mine)}, "
+                f"got {sorted(state)}"
+            )
+        for name, value in state.items():
+            if np.shape(value) != mine[name].shape:
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: {name!r} has shape "
+                    f"{np.shape(value)}, expected {mine[name].shape}"
+                )
+        self._load(state)
+
+    def _load(self, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum and weight decay."""
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-2,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        self.momentum, self.weight_decay = float(momentum), float(weight_decay)
+        self.buffers = [np.zeros_like(p.data) for p in self.params]
+        self.t = 0
+
+    def step(self) -> None:
+        self.t += 1
+        for p, buf in zip(self.params, self.buffers):
+            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+            if self.momentum:
+                if self.t == 1:
+                    buf[...] = g
+                else:
+                    buf *= self.momentum
+                    buf += g
+                g = buf
+            p.data -= self.lr * g
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = {f"momentum_buffer.{i}": b.copy() for i, b in enumerate(self.buffers)}
+        state["step"] = np.array(self.t, np.int64)
+        return state
+
+    def _load(self, state: dict[str, np.ndarray]) -> None:
+        for i, b in enumerate(self.buffers):
+            b[...] = state[f"momentum_buffer.{i}"]
+        self.t = int(state["step"])
+
+
+def adam_update(
+    w: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    t: int,
+) -> None:
+    """One bias-corrected Adam update of ``w``, ``m`` and ``v`` **in place** (the NumPy
+    reference of the fused kernels). The scalar factors are Python floats, so float32 arrays
+    stay float32.
+    """
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    step_size = lr / (1 - beta1**t)
+    inv_sqrt_bc2 = 1 / math.sqrt(1 - beta2**t)
+    w -= step_size * (m / (np.sqrt(v) * inv_sqrt_bc2 + eps))
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; ``m``, ``v`` per parameter and the step ``t`` shared."""
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__(params, lr)
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = float(eps)
+        self.m = [np.zeros_like(p.data) for p in self.params]
+        self.v = [np.zeros_like(p.data) for p in self.params]
+        self.t = 0
+
+    def step(self) -> None:
+        from minigan import backend
+
+        self.t += 1
+        update = backend.kernel("adam_update")
+        for p, m, v in zip(self.params, self.m, self.v):
+            update(p.data, p.grad, m, v, self.lr, *self.betas, self.eps, self.t)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = {f"m.{i}": m.copy() for i, m in enumerate(self.m)}
+        state.update({f"v.{i}": v.copy() for i, v in enumerate(self.v)})
+        state["step"] = np.array(self.t, np.int64)
+        return state
+
+    def _load(self, state: dict[str, np.ndarray]) -> None:
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            m[...] = state[f"m.{i}"]
+            v[...] = state[f"v.{i}"]
+        self.t = int(state["step"])
