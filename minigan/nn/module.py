@@ -115,9 +115,15 @@ class Module:
 
     # ---- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter and buffer, keyed as in PyTorch."""
-        state = {name: p.data.copy() for name, p in self.named_parameters()}
-        state.update((name, np.array(b, copy=True)) for name, b in self.named_buffers())
+        """Copies of every parameter and buffer, keyed and ordered as in PyTorch (module by
+        module, parameters before buffers)."""
+        state = {}
+        for prefix, module in self.named_modules():
+            dot = f"{prefix}." if prefix else ""
+            for name, p in module._parameters.items():
+                state[dot + name] = p.data.copy()
+            for name in module._buffers:
+                state[dot + name] = np.array(getattr(module, name), copy=True)
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
