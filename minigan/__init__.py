@@ -10,9 +10,9 @@ Every layer, loss and optimizer writes its own forward and backward pass in NumP
 (4, 2)
 """
 
-from minigan import backend, functional, losses, nn, optim
+from minigan import backend, data, functional, losses, models, nn, optim
 from minigan.backend import use
 from minigan.random import seed
 
 __version__ = "0.1.0"
-__all__ = ["backend", "functional", "losses", "nn", "optim", "seed", "use"]
+__all__ = ["backend", "data", "functional", "losses", "models", "nn", "optim", "seed", "use"]

@@ -144,32 +144,37 @@ def test_losses_match_pytorch():
     assert _rel(dce, tl.grad) <= TOL
 
 
-def test_adam_matches_pytorch_over_ten_steps():
-    w0 = _x(50)
-    p = nn.Parameter(w0.copy())
-    tp = torch.nn.Parameter(torch.from_numpy(w0.copy()))
-    opt = optim.Adam([p], lr=2e-4, betas=(0.5, 0.999))
-    topt = torch.optim.Adam([tp], lr=2e-4, betas=(0.5, 0.999))
-    for _ in range(10):
-        g = _x(50)
+def _optimizer_trajectories(make, make_torch, steps: int, size: int = 50):
+    """Run the same gradients through both optimizers; return both final weights."""
+    w0 = _x(size)
+    p, tp = nn.Parameter(w0.copy()), torch.nn.Parameter(torch.from_numpy(w0.copy()))
+    opt, topt = make([p]), make_torch([tp])
+    for _ in range(steps):
+        g = _x(size)
         p.grad[...] = g
         tp.grad = torch.from_numpy(g.copy())
         opt.step()
         topt.step()
     assert p.data.dtype == np.float32
-    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-6, atol=1e-7)
+    return p.data, tp.detach().numpy()
 
 
-def test_sgd_momentum_matches_pytorch():
-    w0 = _x(20)
-    p = nn.Parameter(w0.copy())
-    tp = torch.nn.Parameter(torch.from_numpy(w0.copy()))
-    opt = optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=1e-2)
-    topt = torch.optim.SGD([tp], lr=0.1, momentum=0.9, weight_decay=1e-2)
-    for _ in range(5):
-        g = _x(20)
-        p.grad[...] = g
-        tp.grad = torch.from_numpy(g.copy())
-        opt.step()
-        topt.step()
-    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-6, atol=1e-7)
+@pytest.mark.parametrize(
+    ("make", "make_torch", "steps"),
+    [
+        (
+            lambda ps: optim.Adam(ps, lr=2e-4, betas=(0.5, 0.999)),
+            lambda ps: torch.optim.Adam(ps, lr=2e-4, betas=(0.5, 0.999)),
+            10,
+        ),
+        (
+            lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=1e-2),
+            lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=1e-2),
+            5,
+        ),
+    ],
+    ids=["adam", "sgd-momentum"],
+)
+def test_optimizer_matches_pytorch(make, make_torch, steps):
+    ours, theirs = _optimizer_trajectories(make, make_torch, steps)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)
