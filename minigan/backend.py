@@ -21,6 +21,7 @@ import importlib
 import importlib.util
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 # backend -> (packages it needs, the extra that installs them, module that registers its kernels)
 BACKENDS: dict[str, tuple[tuple[str, ...], str, str | None]] = {
@@ -44,11 +45,12 @@ def register(backend: str, op: str, fn: Callable) -> None:
 
 
 def _load_reference() -> None:
-    from minigan import functional, optim
+    from minigan import functional, losses, optim
 
     for name in functional.__all__:
         _reference[name] = getattr(functional, name)
     _reference["adam_update"] = optim.adam_update
+    _reference["bce_with_logits"] = losses.bce_with_logits
 
 
 def use(name: str) -> None:
@@ -110,3 +112,33 @@ def kernel(op: str) -> Callable:
         return _reference[op]
     except KeyError:
         raise KeyError(f"no op named {op!r}; known ops: {sorted(_reference)}") from None
+
+
+def device_of(a: Any) -> str | None:
+    """``"numpy"`` for a NumPy array, ``"cupy"`` for a CuPy array, else None (cupy not imported)."""
+    import numpy as np
+
+    if isinstance(a, np.ndarray):
+        return "numpy"
+    return "cupy" if type(a).__module__.split(".")[0] == "cupy" else None
+
+
+def to_numpy(a: Any) -> Any:
+    """A CuPy array copied to the host; anything else unchanged."""
+    return a.get() if device_of(a) == "cupy" else a
+
+
+def to_device(a: Any, device: str) -> Any:
+    """``a`` as an array of ``device`` (``"numpy"`` or ``"cupy"``); no copy when it already is.
+    Moving to ``"cupy"`` needs the backend's packages (:class:`BackendUnavailableError` if not).
+    """
+    if device == "numpy":
+        return to_numpy(a)
+    if device != "cupy":
+        raise ValueError(f"unknown device {device!r}; choose 'numpy' or 'cupy'")
+    extra = BACKENDS["cupy"][1]
+    if importlib.util.find_spec("cupy") is None:
+        raise BackendUnavailableError(
+            f"moving to the GPU needs cupy: pip install 'minigan[{extra}]'"
+        )
+    return importlib.import_module("cupy").asarray(a)

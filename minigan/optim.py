@@ -27,6 +27,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from minigan import backend
 from minigan.nn.module import Parameter
 
 
@@ -38,6 +39,16 @@ def _check_params(name: str, params: Iterable[Parameter]) -> list[Parameter]:
         if not isinstance(p, Parameter):
             raise TypeError(f"{name}: expected Parameter objects, got {type(p).__name__}")
     return params
+
+
+def _host_copy(a) -> np.ndarray:
+    """A NumPy copy of a state array, wherever it lives (checkpoints are written from the host)."""
+    return np.array(backend.to_numpy(a), copy=True)
+
+
+def _copy_into(target, value) -> None:
+    """Copy a host array into a state array on the target's device."""
+    target[...] = backend.to_device(np.asarray(value), backend.device_of(target))
 
 
 class Optimizer:
@@ -108,13 +119,13 @@ class SGD(Optimizer):
             p.data -= self.lr * g
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        state = {f"momentum_buffer.{i}": b.copy() for i, b in enumerate(self.buffers)}
+        state = {f"momentum_buffer.{i}": _host_copy(b) for i, b in enumerate(self.buffers)}
         state["step"] = np.array(self.t, np.int64)
         return state
 
     def _load(self, state: dict[str, np.ndarray]) -> None:
         for i, b in enumerate(self.buffers):
-            b[...] = state[f"momentum_buffer.{i}"]
+            _copy_into(b, state[f"momentum_buffer.{i}"])
         self.t = int(state["step"])
 
 
@@ -162,21 +173,19 @@ class Adam(Optimizer):
         self.t = 0
 
     def step(self) -> None:
-        from minigan import backend
-
         self.t += 1
         update = backend.kernel("adam_update")
         for p, m, v in zip(self.params, self.m, self.v):
             update(p.data, p.grad, m, v, self.lr, *self.betas, self.eps, self.t)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        state = {f"m.{i}": m.copy() for i, m in enumerate(self.m)}
-        state.update({f"v.{i}": v.copy() for i, v in enumerate(self.v)})
+        state = {f"m.{i}": _host_copy(m) for i, m in enumerate(self.m)}
+        state.update({f"v.{i}": _host_copy(v) for i, v in enumerate(self.v)})
         state["step"] = np.array(self.t, np.int64)
         return state
 
     def _load(self, state: dict[str, np.ndarray]) -> None:
         for i, (m, v) in enumerate(zip(self.m, self.v)):
-            m[...] = state[f"m.{i}"]
-            v[...] = state[f"v.{i}"]
+            _copy_into(m, state[f"m.{i}"])
+            _copy_into(v, state[f"v.{i}"])
         self.t = int(state["step"])

@@ -230,7 +230,7 @@ class Reshape(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         size = math.prod(self.shape)
-        if not isinstance(x, np.ndarray) or x.ndim < 2 or math.prod(x.shape[1:]) != size:
+        if backend.device_of(x) is None or x.ndim < 2 or math.prod(x.shape[1:]) != size:
             got = getattr(x, "shape", type(x).__name__)
             raise ValueError(
                 f"{self!r}: expected (N, ...) with {size} values per sample, got {got}"

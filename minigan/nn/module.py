@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from minigan import backend
+from minigan.backend import to_numpy
+
 
 class Parameter:
     """A trainable array ``data`` and the gradient ``grad`` accumulated into it (same shape)."""
@@ -115,15 +118,15 @@ class Module:
 
     # ---- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter and buffer, keyed and ordered as in PyTorch (module by
-        module, parameters before buffers)."""
+        """NumPy copies of every parameter and buffer (also of a model on the GPU), keyed and
+        ordered as in PyTorch (module by module, parameters before buffers)."""
         state = {}
         for prefix, module in self.named_modules():
             dot = f"{prefix}." if prefix else ""
             for name, p in module._parameters.items():
-                state[dot + name] = p.data.copy()
+                state[dot + name] = np.array(to_numpy(p.data), copy=True)
             for name in module._buffers:
-                state[dot + name] = np.array(getattr(module, name), copy=True)
+                state[dot + name] = np.array(to_numpy(getattr(module, name)), copy=True)
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
@@ -142,26 +145,34 @@ class Module:
                 f"unexpected keys {unexpected}"
             )
         for name, target in targets.items():
-            value = np.asarray(state[name])
+            value = np.asarray(to_numpy(state[name]))
             if value.shape != target.shape:
                 raise ValueError(
                     f"{type(self).__name__}.load_state_dict: {name!r} has shape {value.shape}, "
                     f"this model expects {target.shape}"
                 )
         for name, target in targets.items():
-            target[...] = state[name]
+            target[...] = backend.to_device(to_numpy(state[name]), backend.device_of(target))
 
-    def to(self, dtype: Any) -> Module:
-        """Cast every floating parameter and buffer to ``dtype`` (e.g. ``np.float64`` for
-        gradient checks); gradients are reset to zero.
+    def to(self, target: Any) -> Module:
+        """Move to a device or cast to a dtype; gradients are reset to zero.
+
+        ``"cupy"``/``"numpy"`` move every parameter and buffer to the GPU (as CuPy arrays) or
+        back; select the matching backend with :func:`minigan.use`. A dtype (e.g. ``np.float64``
+        for gradient checks) casts every floating parameter and buffer.
         """
+        if isinstance(target, str) and target in ("cupy", "numpy"):
+            convert, keep = (lambda a: backend.to_device(a, target)), (lambda a: True)
+        else:
+            convert = lambda a: a.astype(target)  # noqa: E731
+            keep = lambda a: np.issubdtype(a.dtype, np.floating)  # noqa: E731
         for module in self.modules():
             for p in module._parameters.values():
-                p.data = p.data.astype(dtype)
-                p.grad = np.zeros_like(p.data)
+                p.data = convert(p.data)
+                p.grad = np.zeros_like(p.data)  # CuPy's for CuPy data (__array_function__)
             for name, b in module._buffers.items():
-                if np.issubdtype(b.dtype, np.floating):
-                    module.register_buffer(name, b.astype(dtype))
+                if keep(b):
+                    module.register_buffer(name, convert(b))
         return self
 
     @property
@@ -191,7 +202,13 @@ def check_input(
     input must have the dtype of the module's parameters, so float32 never turns float64 silently.
     """
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{module!r}: expected a NumPy array {what}, got {type(x).__name__}")
+        if backend.device_of(x) != "cupy":
+            raise TypeError(f"{module!r}: expected a NumPy array {what}, got {type(x).__name__}")
+        if backend.current() != "cupy":
+            raise TypeError(
+                f"{module!r}: got a CuPy array but the active backend is {backend.current()!r}; "
+                "call minigan.use('cupy')"
+            )
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"{module!r}: expected a floating-point array, got dtype {x.dtype}")
     if module.dtype is not None and x.dtype != module.dtype:
