@@ -136,3 +136,16 @@ def test_import_minigan_needs_numpy_alone():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_dcgan_init_follows_the_paper():
+    G, D = models.dcgan28(rng=np.random.default_rng(0))
+    w = G[4].weight.data  # ConvTranspose2d(128, 64, 4)
+    assert w.dtype == np.float32 and abs(w.std() - 0.02) < 0.001 and abs(w.mean()) < 0.001
+    assert abs(D[3].weight.data.mean() - 1.0) < 0.01 and abs(D[3].weight.data.std() - 0.02) < 0.005
+    assert not G[0].bias.data.any() and not D[6].bias.data.any() and not D[3].bias.data.any()
+    G2, _ = models.dcgan28(rng=np.random.default_rng(0), init="pytorch")
+    bound = 1 / np.sqrt(64 * 16)  # PyTorch's default for ConvTranspose2d reads fan_in off axis 1
+    assert np.abs(G2[4].weight.data).max() <= bound == 1 / 32
+    with pytest.raises(ValueError, match="unknown init"):
+        models.build("dcgan28", init="xavier")
