@@ -13,6 +13,10 @@ import sys
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "gradcheck": ("minigan.gradcheck", "check every layer and loss against finite differences"),
+    "toy": ("minigan.lab.toy_command", "train a GAN on toy 2-D/1-D data and animate it"),
+    "lab": ("minigan.lab.lab_command", "check the GAN theory with numbers and figures"),
+    "train": ("minigan.train", "train a GAN on Fashion-MNIST, MNIST or IDX files; resume a run"),
+    "sample": ("minigan.sampling", "write samples of a trained generator as .npy or a .png grid"),
 }
 
 

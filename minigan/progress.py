@@ -1,0 +1,225 @@
+"""Reporting a run as it goes: a small progress bar, the ``metrics.jsonl`` log and the pictures.
+
+:class:`ProgressBar` redraws one line on a terminal (iteration ``k/N``, rate, ETA and the
+metrics); when its stream is not a terminal (a log file, CI) it prints a full line every
+``log_every`` iterations instead. :class:`RunFiles` writes everything of a run directory but the
+checkpoint: one JSON object per iteration in ``metrics.jsonl``, the grids, the plot and the GIF;
+when a run is resumed, :func:`truncate_metrics` drops the lines written after its checkpoint.
+
+>>> import io
+>>> bar = ProgressBar(total=4, stream=io.StringIO(), log_every=2)
+>>> bar.update(2, {"loss_D": 1.25, "loss_G": 0.5, "D_x": 0.6, "D_G_z": 0.4})
+>>> bar.stream.getvalue().split("|")[1]
+' loss_D 1.250 loss_G 0.500 D(x) 0.600 D(G(z)) 0.400\\n'
+>>> format_duration(3725)
+'1:02:05'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from minigan.viz import plot_training, save_gif, save_image_grid
+
+__all__ = [
+    "METRIC_LABELS",
+    "ProgressBar",
+    "RunFiles",
+    "format_duration",
+    "read_metrics",
+    "truncate_metrics",
+]
+
+#: metrics.jsonl key -> how the progress bar labels it.
+METRIC_LABELS: dict[str, str] = {
+    "loss_D": "loss_D",
+    "loss_G": "loss_G",
+    "D_x": "D(x)",
+    "D_G_z": "D(G(z))",
+}
+
+
+def format_duration(seconds: float) -> str:
+    """``MM:SS`` below an hour, else ``H:MM:SS``."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+class ProgressBar:
+    """Iteration ``k/N``, iterations per second, ETA and the latest metrics, on ``stream``.
+
+    ``initial`` is the iteration a resumed run starts from (the rate counts only the iterations
+    run by this process). On a terminal the line is redrawn at most every ``min_interval``
+    seconds; elsewhere a line is printed every ``log_every`` iterations and at the last one.
+    ``enabled=False`` prints nothing.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        initial: int = 0,
+        *,
+        stream: TextIO | None = None,
+        log_every: int = 50,
+        enabled: bool = True,
+        min_interval: float = 0.1,
+    ) -> None:
+        self.total, self.initial = total, initial
+        self.stream = sys.stderr if stream is None else stream
+        self.log_every, self.enabled, self.min_interval = log_every, enabled, min_interval
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.perf_counter()
+        self._last_draw = -float("inf")
+        self._line = ""
+
+    def update(self, iteration: int, metrics: Mapping[str, float]) -> None:
+        """Report that ``iteration`` (counted from 1) has finished with ``metrics``."""
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        last = iteration >= self.total
+        if self.tty:
+            if last or now - self._last_draw >= self.min_interval:
+                self._line = self._format(iteration, metrics, now)
+                self.stream.write("\r" + self._line + "\x1b[K")
+                self.stream.flush()
+                self._last_draw = now
+        elif iteration % self.log_every == 0 or last:
+            self.stream.write(self._format(iteration, metrics, now) + "\n")
+            self.stream.flush()
+
+    def write(self, message: str) -> None:
+        """Print ``message`` on its own line without garbling the bar."""
+        if not self.enabled:
+            return
+        if self.tty:
+            self.stream.write("\r\x1b[K" + message + "\n" + self._line)
+        else:
+            self.stream.write(message + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the bar's line (on a terminal)."""
+        if self.tty and self._line:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._line = ""
+
+    def _format(self, iteration: int, metrics: Mapping[str, float], now: float) -> str:
+        width = len(str(self.total))
+        done = iteration - self.initial
+        elapsed = now - self.start
+        rate = done / elapsed if elapsed > 0 and done > 0 else 0.0
+        eta = format_duration((self.total - iteration) / rate) if rate else "--:--"
+        speed = f"{rate:.2f} it/s" if rate >= 1 or rate == 0 else f"{1 / rate:.2f} s/it"
+        filled = 20 * iteration // max(self.total, 1)
+        values = " ".join(
+            f"{label} {metrics[key]:.3f}" for key, label in METRIC_LABELS.items() if key in metrics
+        )
+        return (
+            f"{iteration:>{width}}/{self.total} [{'#' * filled}{'.' * (20 - filled)}] "
+            f"{speed} ETA {eta} | {values}"
+        )
+
+
+def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl``, in order; a final half-written line is skipped.
+
+    Raises ``ValueError`` naming the file and line for any other line that is not JSON.
+    """
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if number == len(lines):  # the run was killed while writing this line
+                break
+            raise ValueError(f"{path}, line {number}: not valid JSON: {line[:80]!r}") from None
+    return records
+
+
+def truncate_metrics(path: str | os.PathLike[str], keep_until: int) -> list[dict[str, Any]]:
+    """Drop the records after iteration ``keep_until`` from ``metrics.jsonl`` (atomically) and
+    return those kept: what a resumed run does with the lines its predecessor wrote after its
+    last checkpoint, so that its file equals that of a run that never stopped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = [r for r in read_metrics(path) if r["iteration"] <= keep_until]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    os.replace(tmp, path)
+    return records
+
+
+class RunFiles:
+    """The files of a run directory besides ``checkpoint/``:
+
+    ``metrics.jsonl`` (one record per iteration), ``frames/iter_<iteration>.png`` (the
+    fixed-noise grid every few iterations, the frames of the GIF), ``samples/epoch_<epoch>.png``
+    (the grid after every epoch), ``training.png`` (:func:`~minigan.viz.plot_training`) and
+    ``training.gif``. Without matplotlib or Pillow it warns once and then skips the pictures;
+    ``pictures=False`` skips them silently.
+    """
+
+    def __init__(self, out: str | os.PathLike[str], pictures: bool = True) -> None:
+        self.out = Path(out)
+        self.metrics = self.out / "metrics.jsonl"
+        self.pictures = pictures
+        self._plotted: tuple[int, int] | None = None
+
+    def log(self, record: Mapping[str, Any]) -> None:
+        """Append ``record`` to ``metrics.jsonl`` as one JSON line (opened, written, closed:
+        the line is on disk before the next iteration starts)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.metrics, "a", encoding="utf-8") as f:
+            f.write(json.dumps(dict(record)) + "\n")
+
+    def frame(self, images: Callable[[], np.ndarray], iteration: int) -> None:
+        """Save ``images()`` (N, 1, 28, 28) in [-1, 1] as ``frames/iter_<iteration>.png``
+        (``images`` is called only when pictures are on)."""
+        self._grid(images, self.out / "frames" / f"iter_{iteration:07d}.png")
+
+    def epoch_grid(self, images: Callable[[], np.ndarray], epoch: int) -> None:
+        """Save ``images()`` as ``samples/epoch_<epoch>.png``."""
+        self._grid(images, self.out / "samples" / f"epoch_{epoch:03d}.png")
+
+    def plot(self, history: Sequence[Mapping[str, Any]]) -> None:
+        """Redraw ``training.png`` from the records so far (unless it shows them already)."""
+        if history and self._plotted != (len(history), history[-1]["iteration"]):
+            self._picture(plot_training, history, self.out / "training.png")
+            self._plotted = (len(history), history[-1]["iteration"])
+
+    def gif(self) -> None:
+        """Animate every frame so far, in iteration order, into ``training.gif``."""
+        frames = sorted((self.out / "frames").glob("iter_*.png"))
+        if frames:
+            self._picture(save_gif, frames, self.out / "training.gif")
+
+    def _grid(self, images: Callable[[], np.ndarray], path: Path) -> None:
+        if not self.pictures:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        grid = images()
+        self._picture(save_image_grid, grid, path, math.ceil(math.sqrt(len(grid))), scale=2)
+
+    def _picture(self, draw: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        if not self.pictures:
+            return
+        try:
+            draw(*args, **kwargs)
+        except ImportError as exc:
+            self.pictures = False
+            warnings.warn(f"{exc}; training goes on without pictures", stacklevel=3)

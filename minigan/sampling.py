@@ -1,0 +1,185 @@
+"""Drawing samples from a trained generator, and the ``minigan sample`` command.
+
+By default the generator runs in **eval mode**: BatchNorm normalises with the running statistics
+it gathered in training, so each sample depends only on its own noise vector, never on the rest
+of its batch. ``batch_stats=True`` (``--batch-stats``) normalises with the statistics of the
+batch instead, as in training; the generator's running statistics are left untouched.
+
+>>> import numpy as np
+>>> from minigan.models import build
+>>> G, _ = build("mlp", z_dim=8, rng=np.random.default_rng(0))
+>>> images = sample(G, 5, z_dim=8, rng=0)
+>>> images.shape, images.dtype
+((5, 1, 28, 28), dtype('float32'))
+>>> z = np.random.default_rng(1).standard_normal((4, 8), dtype=np.float32)
+>>> bool(np.allclose(generate(G, z)[2:3], generate(G, z[2:3]), atol=1e-6))  # eval mode
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minigan import backend, nn
+from minigan.checkpoint import TrainConfig, load_checkpoint, load_module_state
+from minigan.data.loader import to_uint8
+from minigan.models import build
+
+__all__ = ["add_arguments", "generate", "load_generator", "run", "sample"]
+
+
+def load_generator(path: str | os.PathLike[str]) -> tuple[nn.Sequential, TrainConfig]:
+    """Build the generator a checkpoint describes and load its weights: ``(G, config)``.
+
+    ``path`` is a run directory, a checkpoint directory or its ``G.safetensors`` (see
+    :func:`minigan.checkpoint.find_checkpoint`). Raises
+    :class:`~minigan.checkpoint.CheckpointError` when it is missing, corrupt, or its weights do
+    not fit the architecture its ``config.json`` names.
+    """
+    ckpt = load_checkpoint(path, parts=("G",))
+    config = TrainConfig.from_dict(ckpt.config, str(ckpt.path / "config.json"))
+    G, _ = build(config.model, config.z_dim, np.dtype(config.dtype), np.random.default_rng(0))
+    what = f"{ckpt.path / 'G.safetensors'} does not fit a {config.model} generator"
+    load_module_state(G, ckpt.tensors["G"], what)
+    G.eval()
+    return G, config
+
+
+def generate(
+    G: nn.Module, z: np.ndarray, *, batch_stats: bool = False, batch_size: int = 256
+) -> np.ndarray:
+    """Run ``G`` on noise ``z`` (N, z_dim): NumPy images (N, 1, 28, 28) in [-1, 1], wherever
+    ``G`` lives (``z`` is moved to its device).
+
+    In eval mode (the default) ``z`` goes through in chunks of ``batch_size``, each image
+    depending only on its own row of ``z``. With ``batch_stats`` the whole of ``z`` is one batch
+    (at least 2 rows) and ``G``'s BatchNorm buffers are restored afterwards. ``G``'s train/eval
+    mode is restored too.
+    """
+    was_training = G.training
+    saved = {name: b.copy() for name, b in G.named_buffers()} if batch_stats else {}
+    z = backend.to_device(z, backend.device_of(G.parameters()[0].data))
+    try:
+        if batch_stats:
+            G.train()
+            return backend.to_numpy(G.forward(z))
+        G.eval()
+        chunks = [G.forward(z[i : i + batch_size]) for i in range(0, len(z), batch_size)]
+        return np.concatenate([backend.to_numpy(chunk) for chunk in chunks])
+    finally:
+        for name, buffer in G.named_buffers():
+            if name in saved:
+                buffer[...] = saved[name]
+        G.train(was_training)
+
+
+def sample(
+    G: nn.Module,
+    n: int,
+    z_dim: int,
+    rng: np.random.Generator | int | None = None,
+    *,
+    batch_stats: bool = False,
+) -> np.ndarray:
+    """Draw ``n`` noise vectors ``z ~ N(0, I)`` of ``z_dim`` in ``G``'s dtype from ``rng`` (a
+    generator or a seed) and return ``generate(G, z)``: (n, 1, 28, 28) in [-1, 1].
+    """
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    z = rng.standard_normal((n, z_dim), dtype=G.dtype or np.float32)
+    return generate(G, z, batch_stats=batch_stats)
+
+
+# ---- the `minigan sample` command ----------------------------------------------------------------
+def number_type(kind: type, what: str, valid: Callable[[Any], bool]) -> Callable[[str], Any]:
+    """An argparse ``type``: ``kind(text)`` if ``valid`` of it, else the error "expected <what>"
+    (shared by the ``sample`` and ``train`` commands)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = number_type(int, "a positive integer", lambda v: v > 0)
+_seed = number_type(int, "a non-negative integer", lambda v: v >= 0)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``minigan sample``."""
+    parser.add_argument(
+        "checkpoint",
+        metavar="RUN_DIR|CHECKPOINT",
+        help="a run directory (from minigan train --out), its checkpoint/ directory, or the "
+        "G.safetensors in it",
+    )
+    parser.add_argument(
+        "--n", type=_positive_int, default=64, help="number of samples (default: 64)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of the noise; same seed, same samples (default: 0)",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="FILE.npy: uint8 array of shape (N, 28, 28); FILE.png: a grid of the samples",
+    )
+    parser.add_argument(
+        "--nrow",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="images per row of a .png grid (default: 8)",
+    )
+    parser.add_argument(
+        "--batch-stats",
+        action="store_true",
+        help="normalise BatchNorm with the statistics of the N samples (training mode) instead "
+        "of the running statistics; then a sample depends on the rest of its batch",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write ``args.n`` samples of the checkpoint to ``args.out``; 2 on a bad input."""
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in (".npy", ".png"):
+        print(f"minigan sample: error: --out must end in .npy or .png, got {out}", file=sys.stderr)
+        return 2
+    if args.batch_stats and args.n < 2:
+        print("minigan sample: error: --batch-stats needs --n of at least 2", file=sys.stderr)
+        return 2
+    try:
+        G, config = load_generator(args.checkpoint)
+        images = sample(G, args.n, config.z_dim, args.seed, batch_stats=args.batch_stats)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".png":
+            from minigan.viz import save_image_grid
+
+            save_image_grid(images, out, args.nrow)
+        else:
+            tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, to_uint8(images[:, 0]))
+            os.replace(tmp, out)
+    except (OSError, ValueError, ImportError) as exc:
+        print(f"minigan sample: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.n} samples of {config.model} to {out}")
+    return 0
