@@ -1,0 +1,73 @@
+r"""The minimax lab: train GANs on toy data in seconds, and check the theory of the objective.
+
+- :mod:`minigan.lab.toy_gan`: :class:`ToyGAN`, small MLPs and their training loop (1-D and 2-D);
+  :func:`point_gradients`, the generator loss's gradient at each generated point.
+- :mod:`minigan.lab.frames`: :func:`run_toy` (``minigan toy``): frames, a GIF and a final PNG
+  with D(x) as a heat map, the points, the generator's push as arrows, and the loss curves.
+- :mod:`minigan.lab.theory`: statements 1-3, the optimal discriminator, the value
+  :math:`-\log 4 + 2\,\mathrm{JSD}` at the optimum, and saturation (``minigan lab ...``).
+- :mod:`minigan.lab.modes`: statement 4, :func:`count_modes` and mode collapse over training.
+- :mod:`minigan.lab.figures`: the figures of the checks (matplotlib imported inside).
+
+The tutorial that derives each statement is ``docs/minimax.md``. Nothing here needs more than
+NumPy until a picture is drawn.
+
+>>> import numpy as np
+>>> from minigan.lab import ToyGAN, count_modes
+>>> gan = ToyGAN("grid25", rng=np.random.default_rng(0))
+>>> count_modes(gan.generate(1000), gan.dist.centers, gan.dist.std).covered  # untrained
+1
+"""
+
+from minigan.lab.frames import ToyRenderer, ToyResult, run_toy
+from minigan.lab.modes import ModeCoverage, ModeRun, count_modes, mode_collapse_runs, mode_table
+from minigan.lab.theory import (
+    LOG4,
+    OPTIMAL_D_TOL,
+    VALUE_TOL,
+    OptimalDResult,
+    SaturationRun,
+    ValueResult,
+    check_optimal_d,
+    check_value,
+    default_generators,
+    discriminator_prob,
+    gaussian,
+    jsd,
+    measure_saturation,
+    optimal_discriminator,
+    train_discriminator,
+    value_estimate,
+)
+from minigan.lab.toy_gan import ToyGAN, TrainingLog, point_gradients, toy_mlps
+
+__all__ = [
+    "LOG4",
+    "OPTIMAL_D_TOL",
+    "VALUE_TOL",
+    "ModeCoverage",
+    "ModeRun",
+    "OptimalDResult",
+    "SaturationRun",
+    "ToyGAN",
+    "ToyRenderer",
+    "ToyResult",
+    "TrainingLog",
+    "ValueResult",
+    "check_optimal_d",
+    "check_value",
+    "count_modes",
+    "default_generators",
+    "discriminator_prob",
+    "gaussian",
+    "jsd",
+    "measure_saturation",
+    "mode_collapse_runs",
+    "mode_table",
+    "optimal_discriminator",
+    "point_gradients",
+    "run_toy",
+    "toy_mlps",
+    "train_discriminator",
+    "value_estimate",
+]

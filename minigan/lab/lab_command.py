@@ -1,0 +1,199 @@
+"""``minigan lab CHECK``: check a statement of the GAN theory with numbers, and draw it.
+
+======================  ==============================================================
+``optimal-d``           trained D vs D* = p_data / (p_data + p_g) against a fixed G
+``value``               V(D*, G) = -log 4 + 2 JSD for several fixed G
+``saturation``          generator gradient norms of both losses while D rejects fakes
+``modes``               modes covered and off-mode share on ring8/grid25, per loss/seed
+======================  ==============================================================
+
+Each prints its numbers and writes its figure into ``--out`` (needs the ``plot`` extra; without
+it, the numbers alone). ``optimal-d`` and ``value`` exit with 1 when a tolerance is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from minigan.lab import modes, theory
+from minigan.lab.toy_command import positive_int
+from minigan.losses import GENERATOR_LOSSES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="check", required=True, metavar="CHECK")
+    helps = {
+        "optimal-d": "statement 1: a trained D converges to D* = p_data / (p_data + p_g)",
+        "value": "statement 2: V(D*, G) = -log 4 + 2 JSD(p_data || p_g), for several G",
+        "saturation": "statement 3: the minimax generator gradient vanishes when D rejects fakes",
+        "modes": "statement 4: modes covered and off-mode share over training, per loss and seed",
+    }
+    parsers = {
+        name: sub.add_parser(name, help=text, description=text) for name, text in helps.items()
+    }
+    for p in parsers.values():
+        p.add_argument(
+            "--out",
+            default="lab_out",
+            help="directory for figures and tables (default: %(default)s)",
+        )
+        p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    for name in ("optimal-d", "value"):
+        parsers[name].add_argument(
+            "--steps",
+            type=positive_int,
+            default=3000,
+            help="D training steps (default: %(default)s)",
+        )
+    parsers["value"].add_argument(
+        "--samples",
+        type=positive_int,
+        default=200_000,
+        help="Monte Carlo samples per distribution (default: %(default)s)",
+    )
+    sat = parsers["saturation"]
+    sat.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam"),
+        default="sgd",
+        help="G's optimizer (default: %(default)s)",
+    )
+    sat.add_argument(
+        "--steps",
+        type=positive_int,
+        default=200,
+        help="GAN steps measured after the warm-up (default: %(default)s)",
+    )
+    sat.add_argument(
+        "--warmup",
+        type=positive_int,
+        default=300,
+        help="D-only steps first, so that D rejects the fakes (default: %(default)s)",
+    )
+    mod = parsers["modes"]
+    mod.add_argument(
+        "--dists",
+        nargs="+",
+        choices=("ring8", "grid25"),
+        default=["ring8", "grid25"],
+        help="mixtures to train on (default: ring8 grid25)",
+    )
+    mod.add_argument(
+        "--losses",
+        nargs="+",
+        choices=GENERATOR_LOSSES,
+        default=list(GENERATOR_LOSSES),
+        help="generator losses (default: both)",
+    )
+    mod.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=3,
+        help="runs per (dist, loss), seeds SEED..SEED+N-1 (default: %(default)s)",
+    )
+    mod.add_argument(
+        "--steps", type=positive_int, default=3000, help="steps per run (default: %(default)s)"
+    )
+    mod.add_argument(
+        "--every",
+        type=positive_int,
+        default=250,
+        help="measure coverage every N steps (default: %(default)s)",
+    )
+
+
+def _figure(name: str, *args) -> None:
+    """Draw with :mod:`minigan.lab.figures` when matplotlib is there; say where it went."""
+    from minigan.lab import figures
+
+    try:
+        path = getattr(figures, name)(*args)
+    except ModuleNotFoundError as err:
+        print(f"no figure ({err.name} missing): pip install 'minigan[plot]'", file=sys.stderr)
+        return
+    print(f"figure: {path}")
+
+
+def _optimal_d(args: argparse.Namespace, out: Path) -> int:
+    r = theory.check_optimal_d(np.random.default_rng(args.seed), steps=args.steps)
+    where = r.grid[r.region][np.abs(r.d - r.d_star)[r.region].argmax()]
+    ok = r.max_gap < theory.OPTIMAL_D_TOL
+    print(f"data gmm1d, fixed G N(0, 1), D trained {args.steps} steps (seed {args.seed})")
+    print(
+        f"max |D - D*| where p_data + p_g > {r.threshold:g}: {r.max_gap:.4f} at x = {where:+.2f}"
+        f"  (tolerance {theory.OPTIMAL_D_TOL}: {'ok' if ok else 'MISSED'})"
+    )
+    _figure("plot_optimal_d", r, out / "optimal_d.png")
+    return 0 if ok else 1
+
+
+def _value(args: argparse.Namespace, out: Path) -> int:
+    results = theory.check_value(np.random.default_rng(args.seed), n=args.samples, steps=args.steps)
+    print(f"-log 4 = {-theory.LOG4:.4f}; {args.samples} samples each; D trained {args.steps} steps")
+    print(f"{'G':<16}{'JSD':>8}{'-log4+2JSD':>12}{'V(D*) ± se':>20}{'V(D) ± se':>20}")
+    ok = True
+    for r in results:
+        exact_ok = abs(r.exact - r.theory) <= 4 * r.exact_se + 1e-12
+        trained_ok = math.isnan(r.trained) or abs(r.trained - r.theory) < theory.VALUE_TOL
+        ok &= exact_ok and trained_ok
+        print(
+            f"{'p_data itself' if r.gen.name == 'gmm1d' else r.gen.name:<16}"
+            f"{r.jsd:>8.4f}{r.theory:>12.4f}"
+            f"{f'{r.exact:.4f} ± {r.exact_se:.4f}':>20}{f'{r.trained:.4f} ± {r.trained_se:.4f}':>20}"
+        )
+    print(
+        f"tolerances: |V(D*) - theory| < 4 se; |V(D) - theory| < {theory.VALUE_TOL}: "
+        f"{'ok' if ok else 'MISSED'}"
+    )
+    _figure("plot_value", results, out / "value.png")
+    return 0 if ok else 1
+
+
+def _saturation(args: argparse.Namespace, out: Path) -> int:
+    runs = theory.measure_saturation(
+        args.seed, optimizer=args.optimizer, warmup=args.warmup, steps=args.steps
+    )
+    print(
+        f"ring8, D trained alone {args.warmup} steps, then G ({args.optimizer}) and D; "
+        "mean per-sample ‖∂ℓ/∂x‖ at the generated points"
+    )
+    for loss, run in runs.items():
+        print(f"G trained with {loss}:")
+        print(f"  {'step':>6}{'mean D(G(z))':>14}{'minimax':>12}{'non-sat.':>12}{'ratio':>10}")
+        for s in sorted(
+            {s for s in (0, 1, 10, 50, args.steps // 2, args.steps) if s <= args.steps}
+        ):
+            mm, ns = run.norm_minimax[s], run.norm_nonsaturating[s]
+            print(f"  {s:>6}{run.d_fake[s]:>14.2e}{mm:>12.2e}{ns:>12.2e}{ns / mm:>10.3g}")
+    _figure("plot_saturation", runs, out / f"saturation_{args.optimizer}.png")
+    return 0
+
+
+def _modes(args: argparse.Namespace, out: Path) -> int:
+    runs = modes.mode_collapse_runs(
+        args.dists,
+        args.losses,
+        range(args.seed, args.seed + args.seeds),
+        steps=args.steps,
+        every=args.every,
+        progress=lambda text: print(text, file=sys.stderr),
+    )
+    table = modes.mode_table(runs)
+    print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "modes.md").write_text(table + "\n")
+    print(f"table: {out / 'modes.md'}")
+    _figure("plot_modes", runs, out / "modes.png")
+    return 0
+
+
+CHECKS = {"optimal-d": _optimal_d, "value": _value, "saturation": _saturation, "modes": _modes}
+
+
+def run(args: argparse.Namespace) -> int:
+    return CHECKS[args.check](args, Path(args.out))
