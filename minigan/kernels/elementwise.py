@@ -1,0 +1,100 @@
+r"""ReLU and LeakyReLU on the CPU: one Numba forward and one backward, the op a parameter.
+
+NumPy reference: :mod:`minigan.functional.activations` (same signatures, same caches: ReLU keeps
+its output ``y``, LeakyReLU the mask ``x > 0`` in a ``LeakyReLUCache``).
+
+Forward, one pass over ``x``: ReLU :math:`y = \max(x, 0)`; LeakyReLU :math:`y = x` if
+:math:`x > 0` else :math:`a x`, writing the mask in the same pass (the reference makes the mask,
+``x * a`` and the ``where`` in three). Backward, one pass over ``dy``: :math:`dx = dy\,[y > 0]`,
+or :math:`dy` / :math:`a\,dy` by the mask (the reference's ``np.where`` makes ``dy * a`` first).
+
+Tanh stays with the reference: measured on DCGAN-28's output (64 x 784), NumPy's SIMD ``tanh``
+is ~20x faster than the scalar ``tanhf`` a Numba loop calls, and its backward is one multiply.
+
+The op is a compile-time-invariant integer argument, so the branch is hoisted out of the loop
+and each op gets a plain vectorised loop. The slope is cast to the array's dtype before the
+call, so float32 arrays are computed in float32 as in the reference.
+
+A ``numba.cuda`` version would sit beside these (next issue).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from minigan.functional.activations import LeakyReLUCache
+
+RELU, LEAKY_RELU = 0, 1
+_NO_MASK = np.zeros(0, np.bool_)
+
+
+@njit(parallel=True, cache=True)
+def _forward(x, kind, slope, y, positive):  # pragma: no cover - compiled
+    zero = x.dtype.type(0)
+    if kind == RELU:
+        for i in prange(x.size):
+            y[i] = max(x[i], zero)
+    else:
+        for i in prange(x.size):
+            v = x[i]
+            positive[i] = v > zero
+            y[i] = v if v > zero else v * slope
+
+
+@njit(parallel=True, cache=True)
+def _backward(dy, kind, slope, y, positive, dx):  # pragma: no cover - compiled
+    zero = dy.dtype.type(0)
+    if kind == RELU:
+        for i in prange(dy.size):
+            dx[i] = dy[i] if y[i] > zero else zero
+    else:
+        for i in prange(dy.size):
+            dx[i] = dy[i] if positive[i] else dy[i] * slope
+
+
+def activation_forward(
+    x: np.ndarray, kind: int, slope: float = 0.0
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(y, mask)``: the activation ``kind`` of ``x`` (any shape); ``mask = x > 0`` for
+    LeakyReLU, else None.
+    """
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    positive = np.empty(x.shape, np.bool_) if kind == LEAKY_RELU else _NO_MASK
+    _forward(x.reshape(-1), kind, x.dtype.type(slope), y.reshape(-1), positive.reshape(-1))
+    return y, (positive if kind == LEAKY_RELU else None)
+
+
+def activation_backward(
+    dy: np.ndarray, kind: int, saved: np.ndarray, slope: float = 0.0
+) -> np.ndarray:
+    """``dx`` from ``dy`` and what forward saved: ``y`` for ReLU, the mask for LeakyReLU."""
+    dy = np.ascontiguousarray(dy)
+    saved = np.ascontiguousarray(saved).reshape(-1)
+    y, positive = (np.empty(0, dy.dtype), saved) if kind == LEAKY_RELU else (saved, _NO_MASK)
+    dx = np.empty_like(dy)
+    _backward(dy.reshape(-1), kind, dy.dtype.type(slope), y, positive, dx.reshape(-1))
+    return dx
+
+
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fast :func:`minigan.functional.relu_forward`; the cache is ``y``."""
+    y, _ = activation_forward(x, RELU)
+    return y, y
+
+
+def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fast :func:`minigan.functional.relu_backward`."""
+    return activation_backward(dy, RELU, y)
+
+
+def leaky_relu_forward(x: np.ndarray, slope: float) -> tuple[np.ndarray, LeakyReLUCache]:
+    """Fast :func:`minigan.functional.leaky_relu_forward`; output and mask in one pass."""
+    y, positive = activation_forward(x, LEAKY_RELU, slope)
+    return y, LeakyReLUCache(positive, slope)
+
+
+def leaky_relu_backward(dy: np.ndarray, cache: LeakyReLUCache) -> np.ndarray:
+    """Fast :func:`minigan.functional.leaky_relu_backward`."""
+    return activation_backward(dy, LEAKY_RELU, cache.positive, cache.slope)
