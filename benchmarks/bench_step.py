@@ -3,9 +3,12 @@
 Contenders: each installed minigan backend (``numpy``, ``numba``) and, when PyTorch is
 installed, its CPU twin (``torch_dcgan.py``), all pinned to the same thread count. Before
 timing, the first iteration's losses of every contender are checked against the NumPy backend
-from the same weights, batch and noise. Then the iterations are interleaved round-robin (one
-iteration of each contender in turn), so that load from elsewhere on the machine falls on all
-of them alike, and the median per contender is reported with images/s, the ratio to PyTorch,
+from the same weights, batch and noise. Then the contenders take turns in blocks of
+``BLOCK`` timed iterations, each block opened by one untimed iteration, so that load from
+elsewhere on the machine falls on all of them alike while no timed iteration inherits the
+previous contender's threads (PyTorch's OpenMP workers spin for a while after each parallel
+region, and measured, interleaving single iterations made the numba backend's 0.14 s iteration
+take 0.33-0.39 s). The median per contender is reported with images/s, the ratio to PyTorch,
 the GEMM FLOP rate and its fraction of NumPy's float32 matrix-multiply rate measured in the
 same run. Numba's first-call compile time is measured in a child process with an empty cache
 (cold) and again with the cache it filled (warm).
@@ -33,6 +36,7 @@ import numpy as np
 from minigan import backend
 
 HERE = Path(__file__).resolve().parent
+BLOCK = 5  # timed iterations per contender per turn
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -153,7 +157,7 @@ def run(args: argparse.Namespace) -> str:
         f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}",
         common.blas_line(info),
         f"Threads per contender: {args.threads}; float32; median of {args.iters} iterations "
-        f"after {args.warmup} warm-up, interleaved round-robin; "
+        f"after {args.warmup} warm-up, in interleaved blocks of {BLOCK}; "
         f"{'process CPU' if args.cpu_time else 'wall'} clock",
         common.load_line(),
     ]
@@ -174,11 +178,13 @@ def run(args: argparse.Namespace) -> str:
                 trainer.step()
         clock = time.process_time if args.cpu_time else time.perf_counter
         times: dict[str, list[float]] = {name: [] for name in trainers}
-        for _ in range(args.iters):
+        while len(times[next(iter(times))]) < args.iters:
             for name, trainer in trainers.items():
-                start = clock()
-                trainer.step()
-                times[name].append(clock() - start)
+                trainer.step()  # settles the threads after the previous contender's block
+                for _ in range(min(BLOCK, args.iters - len(times[name]))):
+                    start = clock()
+                    trainer.step()
+                    times[name].append(clock() - start)
         flops = common.step_flops(batch)
         medians = {name: statistics.median(t) for name, t in times.items()}
         for name, seconds in medians.items():

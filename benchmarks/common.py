@@ -31,7 +31,12 @@ def pin_threads(n: int) -> dict[str, Any]:
     limiter = threadpool_limits(n)
     pin_threads.limiter = limiter  # keep the limit alive for the life of the process
     if importlib_find("numba"):
+        # the numba backend picks Numba's threading layer; set_num_threads starts the pool, so
+        # the backend must be loaded first (else the pool starts on OpenMP, whose spinning
+        # workers made an iteration 2.5x slower here)
         import numba
+
+        import minigan.kernels.numba_cpu  # noqa: F401
 
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     blas = next((p for p in threadpool_info() if p["user_api"] == "blas"), {})

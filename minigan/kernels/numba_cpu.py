@@ -12,6 +12,8 @@ pool runs the kernels. Its idle threads sleep, where OpenMP's spin: measured on 
 step interleaves ~40 Numba kernels with ~30 OpenBLAS GEMMs, and spinning OpenMP workers took
 cores from the next GEMM (and OpenBLAS's from the next kernel): 0.40 s per DCGAN-28 iteration
 with ``omp`` against 0.18 s with ``workqueue`` in the same run (``benchmarks/RESULTS.md``).
+The choice only holds if this module is imported before Numba starts its thread pool (the first
+parallel kernel or ``numba.set_num_threads``): select the backend first.
 """
 
 from __future__ import annotations
