@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> None:
         with torch.no_grad():
             grid = trainer.G(fixed).numpy()
         trainer.G.train()
-        save_image_grid(grid, args.out / f"epoch_{epoch:03d}.png", nrow=8)
+        save_image_grid(
+            grid, args.out / f"epoch_{epoch:03d}.png", nrow=8, scale=2
+        )  # as minigan train
     print(f"{args.epochs} epochs in {time.perf_counter() - start:.0f} s")
 
 
