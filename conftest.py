@@ -1,6 +1,12 @@
-"""Doctest collection over ``minigan/`` skips the modules whose optional packages are absent."""
+"""Test-session setup shared by ``tests/`` and the doctests of ``minigan/``.
+
+- Doctest collection skips the modules whose optional packages are absent.
+- Under CI (``$CI`` set) hypothesis draws the same examples on every run (``derandomize``), so
+  that a submission's result does not depend on the draw; locally it keeps exploring new ones.
+"""
 
 import importlib.util
+import os
 
 collect_ignore = []
 collect_ignore_glob = []
@@ -8,3 +14,10 @@ if importlib.util.find_spec("cupy") is None:
     collect_ignore.append("minigan/kernels/cuda.py")
 if importlib.util.find_spec("numba") is None:
     collect_ignore_glob.append("minigan/kernels/*.py")
+
+if importlib.util.find_spec("hypothesis") is not None:
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, print_blob=True)
+    if os.environ.get("CI"):
+        settings.load_profile("ci")

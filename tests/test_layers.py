@@ -232,8 +232,9 @@ def test_backward_accumulates_until_zero_grad(rng):
 
 # ---- PyTorch conventions -------------------------------------------------------------------------
 def test_parameter_layouts_and_default_init_bounds():
-    lin, conv = nn.Linear(100, 50), nn.Conv2d(3, 8, 5)
-    convt = nn.ConvTranspose2d(8, 4, 3)
+    rng = np.random.default_rng(0)
+    lin, conv = nn.Linear(100, 50, rng=rng), nn.Conv2d(3, 8, 5, rng=rng)
+    convt = nn.ConvTranspose2d(8, 4, 3, rng=rng)
     assert lin.weight.shape == (50, 100) and conv.weight.shape == (8, 3, 5, 5)
     assert convt.weight.shape == (8, 4, 3, 3)
     for layer, fan_in in ((lin, 100), (conv, 3 * 25), (convt, 4 * 9)):
@@ -241,7 +242,8 @@ def test_parameter_layouts_and_default_init_bounds():
         for p in (layer.weight.data, layer.bias.data):
             assert p.dtype == np.float32
             assert np.abs(p).max() <= bound
-            assert np.abs(p).max() > 0.8 * bound  # drawn over the whole interval
+        # hundreds of weights drawn over the whole interval (P(max < 0.9 bound) < 0.9**288)
+        assert np.abs(layer.weight.data).max() > 0.9 * bound
 
 
 def test_batchnorm_running_statistics_follow_pytorch(rng):
