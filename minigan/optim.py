@@ -129,6 +129,13 @@ class SGD(Optimizer):
         self.t = int(state["step"])
 
 
+def adam_step_factors(lr: float, beta1: float, beta2: float, t: int) -> tuple[float, float]:
+    """Adam's bias corrections at step ``t`` as two scalars shared by every implementation:
+    ``(lr / (1 - beta1**t), 1 / sqrt(1 - beta2**t))``.
+    """
+    return lr / (1 - beta1**t), 1 / math.sqrt(1 - beta2**t)
+
+
 def adam_update(
     w: np.ndarray,
     g: np.ndarray,
@@ -148,8 +155,7 @@ def adam_update(
     m += (1 - beta1) * g
     v *= beta2
     v += (1 - beta2) * (g * g)
-    step_size = lr / (1 - beta1**t)
-    inv_sqrt_bc2 = 1 / math.sqrt(1 - beta2**t)
+    step_size, inv_sqrt_bc2 = adam_step_factors(lr, beta1, beta2, t)
     w -= step_size * (m / (np.sqrt(v) * inv_sqrt_bc2 + eps))
 
 

@@ -14,11 +14,10 @@ arrays and writes three once. A ``numba.cuda`` version would sit beside it (next
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
+from minigan.optim import adam_step_factors
 from minigan.optim import adam_update as reference_adam_update
 
 
@@ -54,8 +53,8 @@ def adam_update(
         reference_adam_update(w, g, m, v, lr, beta1, beta2, eps, t)
         return
     f = w.dtype.type
+    step_size, inv_sqrt_bc2 = adam_step_factors(lr, beta1, beta2, t)
     _adam(
         *(a.reshape(-1) for a in arrays),
-        f(beta1), f(1 - beta1), f(beta2), f(1 - beta2),
-        f(lr / (1 - beta1**t)), f(1 / math.sqrt(1 - beta2**t)), f(eps),
+        f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(step_size), f(inv_sqrt_bc2), f(eps),
     )  # fmt: skip

@@ -21,6 +21,7 @@ from typing import Any
 from numba import cuda
 
 from minigan.kernels.cuda_common import elementwise_config
+from minigan.optim import adam_step_factors
 
 
 @cuda.jit
@@ -48,7 +49,6 @@ def adam_update(
     stream: Any = 0,
 ) -> None:
     """Launch :func:`_adam_kernel` on flat ``w``, ``g``, ``m``, ``v``: one update, in place."""
-    step_size = lr / (1 - beta1**t)
-    inv_sqrt_bc2 = 1 / math.sqrt(1 - beta2**t)
+    step_size, inv_sqrt_bc2 = adam_step_factors(lr, beta1, beta2, t)
     blocks, threads = elementwise_config(w.size)
     _adam_kernel[blocks, threads, stream](w, g, m, v, beta1, beta2, eps, step_size, inv_sqrt_bc2)
