@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
+from typing import Any
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -18,6 +20,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("minigan.train", "train a GAN on Fashion-MNIST, MNIST or IDX files; resume a run"),
     "sample": ("minigan.sampling", "write samples of a trained generator as .npy or a .png grid"),
 }
+
+
+def number_type(kind: type, what: str, valid: Callable[[Any], bool]) -> Callable[[str], Any]:
+    """An argparse ``type``: ``kind(text)`` if ``valid`` of it, else the error "expected <what>"."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+# the validators the commands share
+POSITIVE_INT = number_type(int, "a positive integer", lambda v: v > 0)
+NON_NEGATIVE_INT = number_type(int, "a non-negative integer", lambda v: v >= 0)
+POSITIVE_FLOAT = number_type(float, "a positive number", lambda v: 0 < v < float("inf"))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,14 +21,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from minigan import backend, nn
 from minigan.checkpoint import TrainConfig, load_checkpoint, load_module_state
+from minigan.cli import NON_NEGATIVE_INT, POSITIVE_INT
 from minigan.data.loader import to_uint8
 from minigan.models import build
 
@@ -97,24 +96,6 @@ def sample(
 
 
 # ---- the `minigan sample` command ----------------------------------------------------------------
-def number_type(kind: type, what: str, valid: Callable[[Any], bool]) -> Callable[[str], Any]:
-    """An argparse ``type``: ``kind(text)`` if ``valid`` of it, else the error "expected <what>"
-    (shared by the ``sample`` and ``train`` commands)."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not valid(value):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int = number_type(int, "a positive integer", lambda v: v > 0)
-_seed = number_type(int, "a non-negative integer", lambda v: v >= 0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,11 +107,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "G.safetensors in it",
     )
     parser.add_argument(
-        "--n", type=_positive_int, default=64, help="number of samples (default: 64)"
+        "--n", type=POSITIVE_INT, default=64, help="number of samples (default: 64)"
     )
     parser.add_argument(
         "--seed",
-        type=_seed,
+        type=NON_NEGATIVE_INT,
         default=0,
         help="seed of the noise; same seed, same samples (default: 0)",
     )
@@ -142,7 +123,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--nrow",
-        type=_positive_int,
+        type=POSITIVE_INT,
         default=8,
         metavar="N",
         help="images per row of a .png grid (default: 8)",

@@ -36,13 +36,14 @@ from minigan.checkpoint import (
     save_checkpoint,
     snapshot,
 )
+from minigan.cli import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, number_type
 from minigan.data import DATASET_NAMES, BatchIterator, load_dataset
 from minigan.functional.activations import sigmoid
 from minigan.losses import GENERATOR_LOSSES, bce_with_logits, generator_loss
 from minigan.models import MODELS, build
 from minigan.optim import Adam
 from minigan.progress import ProgressBar, RunFiles, format_duration, truncate_metrics
-from minigan.sampling import generate, number_type, sample
+from minigan.sampling import generate, sample
 
 __all__ = ["FAKE_DATA", "TrainConfig", "Trainer", "add_arguments", "run", "train_step"]
 
@@ -298,9 +299,6 @@ class Trainer:
 
 
 # ---- the `minigan train` command -----------------------------------------------------------------
-_POSITIVE = number_type(int, "a positive integer", lambda v: v > 0)
-_COUNT = number_type(int, "a non-negative integer", lambda v: v >= 0)
-_RATE = number_type(float, "a positive number", lambda v: 0 < v < float("inf"))
 _BETA = number_type(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
 
 
@@ -325,16 +323,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model and optimisation (saved in config.json)")
     for flag, kwargs in [
         ("--model", {"choices": MODELS, "help": f"architecture (default: {d.model})"}),
-        ("--z-dim", {"type": _POSITIVE, "metavar": "N", "help": f"noise size (default: {d.z_dim})"}),
-        ("--epochs", {"type": _POSITIVE, "metavar": "N",
+        ("--z-dim", {"type": POSITIVE_INT, "metavar": "N", "help": f"noise size (default: {d.z_dim})"}),
+        ("--epochs", {"type": POSITIVE_INT, "metavar": "N",
                       "help": f"epochs in all; --resume may raise it (default: {d.epochs})"}),
-        ("--batch", {"type": _POSITIVE, "metavar": "N", "help": f"batch size (default: {d.batch})"}),
-        ("--lr", {"type": _RATE, "help": f"Adam learning rate, G and D (default: {d.lr})"}),
+        ("--batch", {"type": POSITIVE_INT, "metavar": "N", "help": f"batch size (default: {d.batch})"}),
+        ("--lr", {"type": POSITIVE_FLOAT, "help": f"Adam learning rate, G and D (default: {d.lr})"}),
         ("--beta1", {"type": _BETA, "help": f"Adam beta1 (default: {d.betas[0]})"}),
         ("--beta2", {"type": _BETA, "help": f"Adam beta2 (default: {d.betas[1]})"}),
         ("--loss", {"choices": GENERATOR_LOSSES, "help": "nonsaturating: G maximises log D(G(z)); "
                     f"minimax: G minimises log(1 - D(G(z))) (default: {d.loss})"}),
-        ("--seed", {"type": _COUNT, "metavar": "S",
+        ("--seed", {"type": NON_NEGATIVE_INT, "metavar": "S",
                     "help": f"seed of everything random; printed at start (default: {d.seed})"}),
         ("--dtype", {"choices": ("float32", "float64"), "help": f"default: {d.dtype}"}),
     ]:  # fmt: skip
@@ -347,11 +345,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="continue the run saved in RUN_DIR with its config.json (only --epochs may differ)",
     )
     for flag, kind, default, text in [
-        ("--max-iters", _POSITIVE, None, "stop at iteration N (counted from the run's start)"),
-        ("--checkpoint-every", _COUNT, 500, "checkpoint every N iterations, 0: per epoch only"),
-        ("--sample-every", _COUNT, 100, "fixed-noise grid every N iterations (GIF frames)"),
-        ("--n-samples", _POSITIVE, 64, "images per grid"),
-        ("--log-every", _POSITIVE, 50, "progress line every N iterations if not on a terminal"),
+        ("--max-iters", POSITIVE_INT, None, "stop at iteration N (counted from the run's start)"),
+        (
+            "--checkpoint-every",
+            NON_NEGATIVE_INT,
+            500,
+            "checkpoint every N iterations, 0: per epoch only",
+        ),
+        (
+            "--sample-every",
+            NON_NEGATIVE_INT,
+            100,
+            "fixed-noise grid every N iterations (GIF frames)",
+        ),
+        ("--n-samples", POSITIVE_INT, 64, "images per grid"),
+        ("--log-every", POSITIVE_INT, 50, "progress line every N iterations if not on a terminal"),
     ]:
         text += "" if default is None else f" (default: {default})"
         run.add_argument(flag, type=kind, default=default, metavar="N", help=text)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minigan.cli import POSITIVE_INT
 from minigan.lab import modes, theory
-from minigan.lab.toy_command import positive_int
 from minigan.losses import GENERATOR_LOSSES
 
 
@@ -46,13 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in ("optimal-d", "value"):
         parsers[name].add_argument(
             "--steps",
-            type=positive_int,
+            type=POSITIVE_INT,
             default=3000,
             help="D training steps (default: %(default)s)",
         )
     parsers["value"].add_argument(
         "--samples",
-        type=positive_int,
+        type=POSITIVE_INT,
         default=200_000,
         help="Monte Carlo samples per distribution (default: %(default)s)",
     )
@@ -65,13 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     sat.add_argument(
         "--steps",
-        type=positive_int,
+        type=POSITIVE_INT,
         default=200,
         help="GAN steps measured after the warm-up (default: %(default)s)",
     )
     sat.add_argument(
         "--warmup",
-        type=positive_int,
+        type=POSITIVE_INT,
         default=300,
         help="D-only steps first, so that D rejects the fakes (default: %(default)s)",
     )
@@ -92,16 +92,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     mod.add_argument(
         "--seeds",
-        type=positive_int,
+        type=POSITIVE_INT,
         default=3,
         help="runs per (dist, loss), seeds SEED..SEED+N-1 (default: %(default)s)",
     )
     mod.add_argument(
-        "--steps", type=positive_int, default=3000, help="steps per run (default: %(default)s)"
+        "--steps", type=POSITIVE_INT, default=3000, help="steps per run (default: %(default)s)"
     )
     mod.add_argument(
         "--every",
-        type=positive_int,
+        type=POSITIVE_INT,
         default=250,
         help="measure coverage every N steps (default: %(default)s)",
     )

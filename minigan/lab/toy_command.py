@@ -10,32 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from minigan.cli import POSITIVE_FLOAT, POSITIVE_INT
 from minigan.data.toy import TOY_DISTRIBUTIONS
 from minigan.losses import GENERATOR_LOSSES
 
 FRAMES = 40  # frames drawn when --every is not given
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,13 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--steps",
-        type=positive_int,
+        type=POSITIVE_INT,
         default=3000,
         help="training iterations, each a D step then a G step (default: %(default)s)",
     )
     parser.add_argument(
         "--every",
-        type=positive_int,
+        type=POSITIVE_INT,
         default=None,
         help=f"draw a frame every N steps (default: steps/{FRAMES}, about {FRAMES} frames)",
     )
@@ -76,19 +55,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch",
-        type=positive_int,
+        type=POSITIVE_INT,
         default=256,
         help="batch size of both steps (default: %(default)s)",
     )
     parser.add_argument(
         "--lr",
-        type=positive_float,
+        type=POSITIVE_FLOAT,
         default=1e-3,
         help="Adam learning rate of G and D, betas (0.5, 0.999) (default: %(default)s)",
     )
     parser.add_argument(
         "--fps",
-        type=positive_float,
+        type=POSITIVE_FLOAT,
         default=10.0,
         help="frames per second of the GIF (default: %(default)s)",
     )
