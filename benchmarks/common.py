@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from minigan import backend, losses, models, nn, optim
+from minigan import backend, models, nn, optim
 
 Z_DIM = 100
 
@@ -89,14 +89,7 @@ def median_time(
     clock: Callable[[], float] = time.perf_counter,
 ) -> float:
     """Median seconds of ``fn()`` on ``clock`` over ``repeats`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    return statistics.median(times)
+    return median_seconds(clock_timer(clock), fn, repeats, warmup)
 
 
 def gemm_rate(repeats: int = 10) -> float:
@@ -114,50 +107,90 @@ def gemm_rate(repeats: int = 10) -> float:
     return best
 
 
-def layer_gemm_flops(layer: nn.Module, x_shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
-    """FLOPs of ``layer``'s one forward GEMM (``2 M N K``) on input ``x_shape``, and its output
-    shape. Its backward runs two GEMMs of the same size (``dx`` and ``dW``). Layers without a
-    GEMM count 0: their elementwise work is < 1% of the total and is left out.
+def layer_gemms(
+    layer: nn.Module, x_shape: tuple[int, ...]
+) -> tuple[dict[str, tuple[int, int, int]], tuple[int, ...]]:
+    """The GEMMs of ``layer`` on input ``x_shape`` as minigan runs them, each an (M, K, N) for
+    an (M, K) @ (K, N) product: ``forward``, ``input`` (``dx``) and ``weight`` (``dW``); ``{}``
+    for a layer without one (its elementwise work is left out of the FLOP counts). Also the
+    output shape.
     """
     n = x_shape[0]
-    if isinstance(layer, nn.Linear):
-        return 2 * n * layer.in_features * layer.out_features, (n, layer.out_features)
+    if isinstance(layer, nn.Linear):  # y = x W^T: (n, in) @ (in, out)
+        i, o = layer.in_features, layer.out_features
+        return {"forward": (n, i, o), "input": (n, o, i), "weight": (o, n, i)}, (n, o)
     if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
         k, s, p = layer.kernel_size, layer.stride, layer.padding
         c, o, h = layer.in_channels, layer.out_channels, x_shape[2]
-        if isinstance(layer, nn.Conv2d):
+        if isinstance(layer, nn.Conv2d):  # y_rows = cols @ W^T: (n Ho Wo, C k k) @ (C k k, O)
             ho = (h + 2 * p - k) // s + 1
-            return 2 * (n * ho * ho) * o * (c * k * k), (n, o, ho, ho)
+            m, depth, width = n * ho * ho, c * k * k, o
+            gemms = {"forward": (m, depth, width), "input": (m, width, depth)}
+            return {**gemms, "weight": (width, m, depth)}, (n, o, ho, ho)
+        # cols = x_rows @ W: (n H W, C) @ (C, O k k)
         ho = (h - 1) * s - 2 * p + k + layer.output_padding
-        return 2 * (n * h * h) * (o * k * k) * c, (n, o, ho, ho)
+        m, depth, width = n * h * h, c, o * k * k
+        gemms = {"forward": (m, depth, width), "input": (m, width, depth)}
+        return {**gemms, "weight": (depth, m, width)}, (n, o, ho, ho)
     if isinstance(layer, nn.Flatten):
-        return 0, (n, int(np.prod(x_shape[1:])))
+        return {}, (n, int(np.prod(x_shape[1:])))
     if isinstance(layer, nn.Reshape):
-        return 0, (n, *layer.shape)
-    return 0, x_shape
+        return {}, (n, *layer.shape)
+    return {}, x_shape
 
 
-def model_flops(model: nn.Sequential, x_shape: tuple[int, ...]) -> int:
-    """GEMM FLOPs of one forward pass of ``model``."""
-    total = 0
-    for layer in model:
-        flops, x_shape = layer_gemm_flops(layer, x_shape)
-        total += flops
-    return total
+def gemm_flops(shape: tuple[int, int, int]) -> int:
+    """``2 M K N``."""
+    m, k, n = shape
+    return 2 * m * k * n
 
 
-def step_flops(batch: int) -> int:
-    """GEMM FLOPs of one DCGAN-28 iteration as :class:`MiniganTrainer` runs it.
+def iteration_gemms(batch: int) -> list[tuple[tuple[int, int, int], int]]:
+    """Every GEMM shape of one DCGAN-28 iteration as :class:`MiniganTrainer` runs it, with how
+    many times it runs.
 
     D step: D forward + backward on the real batch, G forward, D forward + backward on the
     fake batch; G step: G forward, D forward + backward, G backward. So D runs 3 forwards and 3
-    backwards, G 2 forwards and 1 backward, and a backward costs twice its forward (``dx`` and
-    ``dW``; minigan also computes ``dx`` of D's first layer, which PyTorch skips in the D step).
+    backwards, G 2 forwards and 1 backward. A model's first layer computes its input gradient
+    only where someone reads it: D's in the G step (the gradient G learns from), G's never
+    (``backward_params``; PyTorch skips the same products, its inputs need no gradient).
     """
     G, D = models.dcgan28()
-    g = model_flops(G, (batch, Z_DIM))
-    d = model_flops(D, (batch, 1, 28, 28))
-    return 3 * d + 3 * 2 * d + 2 * g + 2 * g
+    runs = []
+    for model, x_shape, forwards, backwards, first_dx in (
+        (D, (batch, 1, 28, 28), 3, 3, 1),
+        (G, (batch, Z_DIM), 2, 1, 0),
+    ):
+        first = True
+        for layer in model:
+            gemms, x_shape = layer_gemms(layer, x_shape)
+            if gemms:
+                runs += [(gemms["forward"], forwards), (gemms["weight"], backwards)]
+                runs.append((gemms["input"], first_dx if first else backwards))
+                first = False
+    return runs
+
+
+def step_flops(batch: int) -> int:
+    """GEMM FLOPs of one DCGAN-28 iteration (:func:`iteration_gemms`)."""
+    return sum(gemm_flops(shape) * count for shape, count in iteration_gemms(batch))
+
+
+def gemm_floor(batch: int, repeats: int = 10) -> float:
+    """Seconds that one iteration's GEMMs take alone: each shape of :func:`iteration_gemms`
+    timed as one ``np.matmul`` (median of ``repeats``), times its count.
+
+    A floor for any engine that lowers its layers to these products on this BLAS: the rest of
+    an iteration (lowering, transposes, BatchNorm, activations, Adam) comes on top of it.
+    """
+    rng = np.random.default_rng(0)
+    total = 0.0
+    for (m, k, n), count in iteration_gemms(batch):
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        out = np.empty((m, n), np.float32)
+        total += count * median_time(lambda a=a, b=b, out=out: np.matmul(a, b, out=out), repeats)
+    return total
 
 
 class MiniganTrainer:
@@ -184,21 +217,24 @@ class MiniganTrainer:
         return self.rng.standard_normal((self.batch, Z_DIM), dtype=np.float32)
 
     def step(self) -> tuple[float, float]:
-        """One D step and one G step; returns ``(loss_d, loss_g)``."""
+        """One D step and one G step; returns ``(loss_d, loss_g)`` (0-d device arrays on a GPU:
+        the ``cupy`` backend's loss kernel does not wait for the device).
+        """
         with backend.using(self.name):
+            bce = backend.kernel("bce_with_logits")
             # D step: maximise log D(x) + log(1 - D(G(z)))
             self.D.zero_grad()
-            loss_real, d_logits = losses.bce_with_logits(self.D(self.real), self.ones)
-            self.D.backward(d_logits)
+            loss_real, d_logits = bce(self.D(self.real), self.ones)
+            self.D.backward_params(d_logits)  # images are data: no dx (as in PyTorch)
             fake = self.G(self.noise())
-            loss_fake, d_logits = losses.bce_with_logits(self.D(fake), self.zeros)
-            self.D.backward(d_logits)
+            loss_fake, d_logits = bce(self.D(fake), self.zeros)
+            self.D.backward_params(d_logits)
             self.opt_d.step()
             # G step: minimise -log D(G(z)) (non-saturating)
             self.G.zero_grad()
             self.D.zero_grad()
-            loss_g, d_logits = losses.bce_with_logits(self.D(self.G(self.noise())), self.ones)
-            self.G.backward(self.D.backward(d_logits))
+            loss_g, d_logits = bce(self.D(self.G(self.noise())), self.ones)
+            self.G.backward_params(self.D.backward(d_logits))  # no gradient for the noise
             self.opt_g.step()
         return loss_real + loss_fake, loss_g
 
@@ -235,3 +271,25 @@ def bar_chart(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ---- timers: one call of a function, on a host clock here, by CUDA events in gpu_common ----------
+Timer = Callable[[Callable[[], object]], float]
+
+
+def clock_timer(clock: Callable[[], float] = time.perf_counter) -> Timer:
+    """A :data:`Timer` reading ``clock`` before and after the call (host work only)."""
+
+    def time_once(fn: Callable[[], object]) -> float:
+        start = clock()
+        fn()
+        return clock() - start
+
+    return time_once
+
+
+def median_seconds(timer: Timer, fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    """Median of ``timer(fn)`` over ``repeats`` calls after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    return statistics.median(timer(fn) for _ in range(repeats))

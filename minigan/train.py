@@ -83,18 +83,19 @@ def train_step(
     # ---------------------------------------------------------------------------------------
     # (1) D: maximise log D(x) + log(1 - D(G(z)))  =  minimise BCE(D(x), 1) + BCE(D(G(z)), 0)
     # D caches only its last forward, so each batch goes forward then backward at once; the
-    # two backward passes add into D's gradients. G.backward is not called: the fakes are a
-    # constant here. zero_grad also drops the D gradients left by the last G step.
+    # two backward passes add into D's gradients. Both inputs are constants here (G.backward is
+    # not called), so backward_params skips the image gradient of D's first layer. zero_grad
+    # also drops the D gradients left by the last G step.
     # ---------------------------------------------------------------------------------------
     D.zero_grad()
     real_logits = D.forward(real)  # (N, 1, 28, 28) -> (N, 1)
     loss_real, d_real_logits = bce_with_logits(real_logits, np.ones_like(real_logits))
-    D.backward(d_real_logits)
+    D.backward_params(d_real_logits)
     z = backend.to_device(rng.standard_normal((n, z_dim), dtype=dtype), device)  # (N, z_dim)
     fake = G.forward(z)  # (N, 1, 28, 28)
     fake_logits = D.forward(fake)  # (N, 1)
     loss_fake, d_fake_logits = bce_with_logits(fake_logits, np.zeros_like(fake_logits))
-    D.backward(d_fake_logits)
+    D.backward_params(d_fake_logits)
     opt_D.step()
 
     # ---------------------------------------------------------------------------------------
@@ -108,7 +109,7 @@ def train_step(
     logits = D.forward(fake)  # (N, 1)
     loss_G, d_logits = generator_loss(logits, loss)
     d_fake = D.backward(d_logits)  # (N, 1, 28, 28)
-    G.backward(d_fake)
+    G.backward_params(d_fake)  # the noise is data: G's first layer skips its dz
     opt_G.step()
 
     return {  # float() also fetches the 0-d losses of the cupy backend from the GPU

@@ -1,21 +1,50 @@
 """The benchmarks keep working: each script runs a couple of tiny iterations and prints its
 table (timings are benchmark figures, never asserted). PyTorch is optional: without it the
 torch contender is left out by itself; with it, its DCGAN-28 twin must compute what minigan
-computes from the same weights.
+computes from the same weights. Without CuPy or a CUDA device, asking for the ``cupy`` backend
+is a clear argparse error; the GPU timing helpers are checked here as far as they are plain
+Python (the CUDA calls themselves run only on a GPU, in ``benchmarks/gpu/run_all.sh``).
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def cupy_runs_here() -> bool:
+    """Whether CuPy imports and sees a CUDA device."""
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no driver, a broken CUDA install
+        return False
+
+
+HAS_GPU = cupy_runs_here()
+
+
+def bench_module(name: str) -> ModuleType:
+    """Import ``benchmarks/<name>.py`` (the scripts import each other by plain name)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
 
 
 def run_script(name: str, *args: str) -> str:
@@ -51,33 +80,130 @@ def test_bench_step_prints_its_table(tmp_path, torch_flag):
     assert chart.stat().st_size > 0
 
 
+@pytest.mark.skipif(HAS_GPU, reason="CuPy sees a CUDA device here: --backend cupy runs")
+@pytest.mark.parametrize("script", ["bench_step.py", "bench_ops.py"])
+def test_cupy_backend_without_a_gpu_is_a_clear_error(script):
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), "--backend", "cupy"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "error: backend 'cupy'" in result.stderr
+    if importlib.util.find_spec("cupy") is None:
+        assert "pip install '.[cuda]'" in result.stderr
+    else:
+        assert "no CUDA device found" in result.stderr
+
+
+@pytest.mark.skipif(HAS_GPU, reason="CuPy sees a CUDA device here: the default includes cupy")
+def test_default_backends_are_the_installed_cpu_ones_without_a_gpu():
+    gpu_common = bench_module("gpu_common")
+    from minigan import backend
+
+    cpu = [name for name in backend.available() if name != "cupy"]
+    assert gpu_common.select_backends(argparse.ArgumentParser(), None) == cpu
+
+
+class RecordingEvent:
+    """Stands in for a CUDA event (the ``record``/``synchronize`` calls both CuPy's and
+    PyTorch's have), writing what happens to a shared log; its time is the log's length.
+    """
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name, self.log, self.at = name, log, None
+
+    def record(self, stream: object) -> None:
+        self.log.append(f"{self.name}.record({stream})")
+        self.at = len(self.log)
+
+    def synchronize(self) -> None:
+        self.log.append(f"{self.name}.synchronize")
+
+
+def test_event_timer_records_around_the_call_from_an_idle_stream():
+    gpu_common = bench_module("gpu_common")
+    log: list[str] = []
+    timer = gpu_common.EventTimer(
+        RecordingEvent("start", log), RecordingEvent("stop", log),
+        lambda start, stop: 1000.0 * (stop.at - start.at), stream="s",
+    )  # fmt: skip
+    seconds = timer(lambda: log.append("fn"))
+    assert log == [
+        "start.record(s)", "start.synchronize", "fn", "stop.record(s)", "stop.synchronize",
+    ]  # fmt: skip
+    assert seconds == 3.0  # milliseconds from elapsed_ms, returned in seconds
+
+
+def test_median_seconds_warms_up_then_takes_the_median():
+    common = bench_module("common")
+    calls, readings = [], iter([5.0, 1.0, 3.0])
+    timer = lambda fn: (fn(), next(readings))[1]  # noqa: E731
+    assert common.median_seconds(timer, lambda: calls.append(1), repeats=3, warmup=2) == 3.0
+    assert len(calls) == 5
+    ticks = iter([0.0, 2.0])
+    assert common.clock_timer(lambda: next(ticks))(lambda: None) == 2.0
+
+
+class RecordingStream:
+    """Stands in for a CuPy stream's capture calls (``with stream``, begin/end capture)."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    def __enter__(self) -> RecordingStream:
+        self.log.append("enter")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.log.append("exit")
+
+    def begin_capture(self) -> None:
+        self.log.append("begin")
+
+    def end_capture(self) -> str:
+        self.log.append("end")
+        return "graph"
+
+
+def test_capture_graph_returns_the_graph_and_ends_a_failed_capture():
+    gpu_common = bench_module("gpu_common")
+    stream = RecordingStream()
+    assert gpu_common.capture_graph(lambda: "losses", stream) == ("graph", "losses")
+    assert stream.log == ["enter", "begin", "end", "exit"]
+
+    def refused() -> None:
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    stream = RecordingStream()
+    with pytest.raises(RuntimeError, match="not permitted"):
+        gpu_common.capture_graph(refused, stream)
+    assert stream.log == ["enter", "begin", "end", "exit"]
+
+
 def test_bench_step_memory_mode():
     out = run_script("bench_step.py", "--batch", "4", "--memory", "12", "--backend", "numpy")
     assert "| numpy | 4 |" in out and "growth" in out
 
 
 def test_step_flops_match_the_layer_sums():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import common
-    finally:
-        sys.path.remove(str(BENCH))
+    common = bench_module("common")
     # batch 64 by hand: G forward 0.93 GFLOP (Linear 80.3M, ConvT 822.1M + 25.7M), D forward
-    # 0.849 GFLOP (Conv 25.7M + 822.1M, Linear 0.8M); 9 D forwards' worth + 4 G's
-    g = 2 * 64 * (100 * 6272 + 49 * 128 * 1024 + 196 * 64 * 16)
-    d = 2 * 64 * (196 * 64 * 16 + 49 * 128 * 1024 + 6272)
-    assert common.step_flops(64) == 9 * d + 4 * g
+    # 0.849 GFLOP (Conv 25.7M + 822.1M, Linear 0.8M); a backward costs two forwards (dx, dW):
+    # 9 D forwards' worth + 4 G's, less the input gradients of the first layers that nobody
+    # reads (D's in the two D-step backwards, G's in its one)
+    g0, d0 = 2 * 64 * 100 * 6272, 2 * 64 * 196 * 64 * 16
+    g = g0 + 2 * 64 * (49 * 128 * 1024 + 196 * 64 * 16)
+    d = d0 + 2 * 64 * (49 * 128 * 1024 + 6272)
+    assert common.step_flops(64) == 9 * d + 4 * g - 2 * d0 - g0
+    assert len(common.iteration_gemms(64)) == 3 * 3 + 3 * 3
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed (optional)")
 def test_torch_twin_computes_what_minigan_computes():
     import torch
 
-    sys.path.insert(0, str(BENCH))
-    try:
-        import torch_dcgan
-    finally:
-        sys.path.remove(str(BENCH))
+    torch_dcgan = bench_module("torch_dcgan")
     from minigan import models
 
     rng = np.random.default_rng(0)

@@ -5,7 +5,8 @@ give an output of at least 1) and a seed for the values, runs the reference and 
 numba op, and compares outputs, backward outputs and caches with the tolerance table below. It
 also checks that the fast op mutates neither its inputs nor ``dy`` and that ``dx`` is a fresh
 array, and that fast and reference caches are interchangeable (a fast forward with a reference
-backward and the other way round), since layers may mix them.
+backward and the other way round), since layers may mix them. The convolution's lowering
+kernels are also checked one by one against the reference functions they replace.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from hypothesis import strategies as st
 pytest.importorskip("numba", reason="the numba backend needs numba: pip install 'minigan[numba]'")
 
 from minigan import backend, functional, losses, models, optim
+from minigan.functional import conv as reference_conv
+from minigan.kernels import conv as numba_conv
 from minigan.kernels import numba_cpu
-from minigan.kernels.conv import ConvCacheNHWC
 
 # op family -> (rtol, atol as a fraction of the reference's largest magnitude), float32
 TOLERANCE = {
@@ -76,17 +78,12 @@ def randn(seed: int, *shape: int, dtype=np.float32) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-def check_layer(name: str, family: str, fwd_args: tuple, seed: int, own_cache=None) -> None:
-    """Forward, backward and cache interchange of ``<name>_forward``/``<name>_backward``.
-
-    ``own_cache`` is the cache type of a fast forward that keeps its own layout: the fast
-    backward must still accept the reference cache, and the reference backward must refuse
-    the fast one (an unpacking error) rather than misread it.
-    """
+def check_layer(name: str, family: str, fwd_args: tuple, seed: int) -> None:
+    """Forward, backward and cache interchange of ``<name>_forward``/``<name>_backward``."""
     y_ref, cache_ref = ref(f"{name}_forward")(*fwd_args)
     y_fast, cache_fast = run_checked(fast(f"{name}_forward"), *fwd_args)
     close(y_fast, y_ref, family)
-    assert type(cache_fast) is (own_cache or type(cache_ref))
+    assert type(cache_fast) is type(cache_ref)
     dy = randn(seed + 1, *y_ref.shape)
     grads_ref = ref(f"{name}_backward")(dy, cache_ref)
     grads_fast = run_checked(fast(f"{name}_backward"), dy, cache_fast)
@@ -94,11 +91,7 @@ def check_layer(name: str, family: str, fwd_args: tuple, seed: int, own_cache=No
     dx = grads_fast[0] if isinstance(grads_fast, tuple) else grads_fast
     assert not np.shares_memory(dx, dy)
     close(fast(f"{name}_backward")(dy, cache_ref), grads_ref, family)
-    if own_cache is None:
-        close(ref(f"{name}_backward")(dy, cache_fast), grads_ref, family)
-    else:
-        with pytest.raises(ValueError, match="unpack"):
-            ref(f"{name}_backward")(dy, cache_fast)
+    close(ref(f"{name}_backward")(dy, cache_fast), grads_ref, family)
 
 
 @st.composite
@@ -118,7 +111,30 @@ def test_conv2d(case):
     n, c, o, h, w, k, stride, padding, bias, seed = case
     x, W = randn(seed, n, c, h, w), randn(seed + 2, o, c, k, k)
     b = randn(seed + 3, o) if bias else None
-    check_layer("conv2d", "conv", (x, W, b, stride, padding), seed, own_cache=ConvCacheNHWC)
+    check_layer("conv2d", "conv", (x, W, b, stride, padding), seed)
+
+
+@FAST
+@given(conv_case())
+def test_lowering_kernels(case):
+    """Each Numba function of the conv lowering against the reference function it replaces."""
+    n, c, _, h, w, k, stride, padding, bias, seed = case
+    x = randn(seed, n, c, h, w)
+    b = randn(seed + 3, c) if bias else None
+    cols = run_checked(numba_conv.im2col, x, k, k, stride, padding)
+    close(cols, reference_conv.im2col(x, k, k, stride, padding), "elementwise")  # a copy
+    dcols = randn(seed + 1, *cols.shape)
+    close(
+        run_checked(numba_conv.col2im, dcols, x.shape, stride, padding, b),
+        reference_conv.col2im(dcols, x.shape, stride, padding, b),
+        "conv",
+    )
+    rows = randn(seed + 2, n * h * w, c)
+    close(
+        run_checked(numba_conv.rows_to_nchw, rows, n, h, w, b),
+        reference_conv.rows_to_nchw(rows, n, h, w, b),
+        "elementwise",
+    )
 
 
 @st.composite
@@ -231,16 +247,16 @@ def train_losses(name: str, iterations: int = 3, batch: int = 8) -> list[tuple[f
             D.zero_grad()
             logits = D(real)
             loss_real, d_logits = losses.bce_with_logits(logits, np.ones_like(logits))
-            D.backward(d_logits)
+            D.backward_params(d_logits)
             logits = D(G(rng.standard_normal((batch, 100), dtype=np.float32)))
             loss_fake, d_logits = losses.bce_with_logits(logits, np.zeros_like(logits))
-            D.backward(d_logits)
+            D.backward_params(d_logits)
             opt_d.step()
             G.zero_grad()
             D.zero_grad()
             logits = D(G(rng.standard_normal((batch, 100), dtype=np.float32)))
             loss_g, d_logits = losses.generator_loss(logits)
-            G.backward(D.backward(d_logits))
+            G.backward_params(D.backward(d_logits))
             opt_g.step()
             out.append((loss_real + loss_fake, loss_g))
     return out

@@ -149,3 +149,30 @@ def test_dcgan_init_follows_the_paper():
     assert np.abs(G2[4].weight.data).max() <= bound == 1 / 32
     with pytest.raises(ValueError, match="unknown init"):
         models.build("dcgan28", init="xavier")
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: nn.Linear(6, 3), (4, 6)),
+        (lambda: nn.Linear(6, 1), (4, 6)),  # one output: the outer-product path
+        (lambda: nn.Conv2d(2, 3, 3, stride=2, padding=1), (2, 2, 7, 7)),
+        (lambda: nn.ConvTranspose2d(3, 2, 4, stride=2, padding=1), (2, 3, 5, 5)),
+        (lambda: nn.Sequential(nn.Conv2d(1, 4, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(),
+                               nn.Linear(4 * 7 * 7, 1)), (3, 1, 14, 14)),
+    ],
+)  # fmt: skip
+def test_backward_params_gives_the_parameter_gradients_of_backward(backend, make, shape):
+    """``backward_params`` (the input is data) skips ``dx`` and leaves the same gradients."""
+    minigan.seed(0)
+    layer = make()
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    dy = np.random.default_rng(2).standard_normal(layer(x).shape).astype(np.float32)
+    dx = layer.backward(dy)
+    grads = [p.grad.copy() for p in layer.parameters()]
+    assert dx.shape == x.shape
+    layer.zero_grad()
+    layer(x)
+    assert layer.backward_params(dy) is None
+    for p, g in zip(layer.parameters(), grads, strict=True):
+        np.testing.assert_array_equal(p.grad, g)

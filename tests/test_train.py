@@ -49,8 +49,9 @@ def without_seconds(records):
 
 # ---- the loop body -------------------------------------------------------------------------------
 def test_train_step_runs_each_phase_in_order():
-    """D: forward(real), backward, forward(fake), backward, step; G is never backpropagated
-    in the D step; then G: forward, D forward, D backward, G backward, step."""
+    """D: forward(real), backward, forward(fake), backward, step, both backwards without the
+    image gradient (``backward_params``); G is never backpropagated in the D step; then G:
+    forward, D forward, D backward (with it), G backward (without the noise's), step."""
     rng = np.random.default_rng(0)
     G, D = build("mlp", z_dim=4, rng=rng)
     opt_G, opt_D = Adam(G.parameters(), 2e-4), Adam(D.parameters(), 2e-4)
@@ -68,13 +69,14 @@ def test_train_step_runs_each_phase_in_order():
     for obj, prefix in ((G, "G"), (D, "D")):
         spy(obj, "forward", f"{prefix}.forward")
         spy(obj, "backward", f"{prefix}.backward")
+        spy(obj, "backward_params", f"{prefix}.backward_params")
     spy(opt_D, "step", "opt_D.step")
     spy(opt_G, "step", "opt_G.step")
     real = rng.uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32)
     metrics = train_step(G, D, opt_G, opt_D, real, rng, z_dim=4)
     assert events == [
-        "D.forward", "D.backward", "G.forward", "D.forward", "D.backward", "opt_D.step",
-        "G.forward", "D.forward", "D.backward", "G.backward", "opt_G.step",
+        "D.forward", "D.backward_params", "G.forward", "D.forward", "D.backward_params",
+        "opt_D.step", "G.forward", "D.forward", "D.backward", "G.backward_params", "opt_G.step",
     ]  # fmt: skip
     assert set(metrics) == {"loss_D", "loss_G", "D_x", "D_G_z"}
     assert 0 < metrics["D_x"] < 1 and 0 < metrics["D_G_z"] < 1

@@ -2,50 +2,38 @@
 iteration eager, CUDA-graph-replayed, and PyTorch CUDA eager, at batch 64 and 1024.
 
 Run through ``benchmarks/gpu/run_all.sh`` (it runs the agreement test first). Timing: CUDA events
-around each call on the current stream, after warm-up; the median of ``--repeats`` runs. Writes a
-Markdown report (``--out``) with the device, the date and the command.
+around each call on its stream, after warm-up, each call started on an idle stream; the median of
+``--repeats`` runs. The timers, the minigan iteration (eager and as a CUDA graph) and PyTorch's
+twin are those of ``bench_step.py`` (``gpu_common.py``, ``torch_dcgan.py``). Writes a Markdown
+report (``--out``) with the device, the date and the command.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cupy
 import numpy as np
 
 import minigan
-from minigan import models, optim
 from minigan.kernels import cuda as glue
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared helpers
+import common
+import gpu_common
+
 FLOAT = 4  # bytes
-
-
-def timed(fn: Callable[[], object], repeats: int, warmup: int = 5) -> float:
-    """Median seconds of ``fn`` on the current stream, by CUDA events."""
-    for _ in range(warmup):
-        fn()
-    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-    times = []
-    for _ in range(repeats):
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, stop) / 1e3)
-    return statistics.median(times)
 
 
 def copy_bandwidth(repeats: int) -> float:
     """Device-to-device copy bandwidth in bytes/s (read + write of 256 MiB)."""
     src = cupy.ones(64 * 2**20, cupy.float32)
     dst = cupy.empty_like(src)
-    return 2 * src.nbytes / timed(lambda: dst.__setitem__(Ellipsis, src), repeats)
+    return 2 * src.nbytes / gpu_common.cuda_time(lambda: dst.__setitem__(Ellipsis, src), repeats)
 
 
 def kernel_rows(batch: int, repeats: int, bandwidth: float) -> list[tuple[str, float, float]]:
@@ -82,109 +70,49 @@ def kernel_rows(batch: int, repeats: int, bandwidth: float) -> list[tuple[str, f
     ]  # fmt: skip
     rows = []
     for name, call, nbytes in cases:
-        seconds = timed(call, repeats)
+        seconds = gpu_common.cuda_time(call, repeats)
         rows.append((name, seconds, nbytes / seconds / bandwidth))
     return rows
 
 
-class Iteration:
-    """One DCGAN-28 iteration on the GPU (D step on a real and a fake batch, then a G step),
-    device-resident: noise from ``cupy.random``, losses as device scalars, no host sync.
-    """
-
-    def __init__(self, batch: int) -> None:
-        self.G, self.D = models.dcgan28(rng=np.random.default_rng(0))
-        self.G.to("cupy")
-        self.D.to("cupy")
-        self.opt_G = optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.opt_D = optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.real = cupy.random.uniform(-1, 1, (batch, 1, 28, 28), dtype=cupy.float32)
-        self.z = cupy.random.standard_normal((2, batch, 100), dtype=cupy.float32)
-        self.ones = cupy.ones((batch, 1), cupy.float32)
-        self.zeros = cupy.zeros((batch, 1), cupy.float32)
-
-    def __call__(self) -> None:
-        G, D, bce = self.G, self.D, glue.bce_with_logits
-        D.zero_grad()
-        D.backward(bce(D.forward(self.real), self.ones)[1])
-        D.backward(bce(D.forward(G.forward(self.z[0])), self.zeros)[1])
-        self.opt_D.step()
-        G.zero_grad()
-        G.backward(D.backward(bce(D.forward(G.forward(self.z[1])), self.ones)[1]))
-        self.opt_G.step()
-
-    def refresh_noise(self) -> None:
-        """Fresh noise into the same buffer, outside any graph (a replay reads it from there)."""
-        self.z[...] = cupy.random.standard_normal(self.z.shape, dtype=cupy.float32)
-
-
 def iteration_rows(batch: int, repeats: int) -> dict[str, float | str]:
-    """Seconds per iteration: minigan eager, minigan CUDA-graph replay, PyTorch CUDA eager."""
-    out: dict[str, float | str] = {}
-    stream = cupy.cuda.Stream(non_blocking=True)
-    with stream:
-        step = Iteration(batch)
-
-        def eager() -> None:
-            step.refresh_noise()
-            step()
-
-        out["minigan eager"] = timed(eager, repeats)
-        try:
-            stream.begin_capture()
-            step()
-            graph = stream.end_capture()
-
-            def replay() -> None:
-                step.refresh_noise()
-                graph.launch(stream)
-
-            out["minigan graph"] = timed(replay, repeats)
-        except Exception as e:  # report, don't hide: capture may reject an op
-            out["minigan graph"] = f"capture failed: {type(e).__name__}: {e}"[:120]
+    """Seconds per iteration: minigan eager, minigan CUDA-graph replay, PyTorch CUDA eager (or
+    why a column has no timing).
+    """
+    out: dict[str, float | str] = {
+        "minigan eager": gpu_common.cuda_time(gpu_common.CupyTrainer(batch).step, repeats)
+    }
+    graph = gpu_common.graph_or_reason(batch)
+    out["minigan graph"] = (
+        graph
+        if isinstance(graph, str)
+        else gpu_common.cuda_time(graph.step, repeats, stream=graph.stream)
+    )
     out["torch eager"] = torch_iteration(batch, repeats)
     return out
 
 
-def torch_iteration(batch: int, repeats: int) -> float | str:
-    """PyTorch CUDA eager twin of :class:`Iteration` (same model, losses, Adam), by CUDA events."""
-    try:
-        import torch
-    except ImportError:
-        return "torch not installed"
-    if not torch.cuda.is_available():
-        return "torch has no CUDA"
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+def torch_setup() -> str:
+    """PyTorch's header line (TF32 turned off, as CuPy runs float32), or why it is left out."""
+    if not common.importlib_find("torch"):
+        return "PyTorch: not installed"
     import torch_dcgan
 
-    dev = torch.device("cuda")
-    G, D = (m.to(dev) for m in torch_dcgan.dcgan28())
-    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    bce = torch.nn.BCEWithLogitsLoss()
-    real = torch.rand(batch, 1, 28, 28, device=dev) * 2 - 1
-    ones, zeros = torch.ones(batch, 1, device=dev), torch.zeros(batch, 1, device=dev)
+    return torch_dcgan.prepare_cuda() if torch_dcgan.cuda_available() else "PyTorch: no CUDA"
 
-    def step() -> None:
-        opt_D.zero_grad()
-        bce(D(real), ones).backward()
-        bce(D(G(torch.randn(batch, 100, device=dev)).detach()), zeros).backward()
-        opt_D.step()
-        opt_G.zero_grad()
-        bce(D(G(torch.randn(batch, 100, device=dev))), ones).backward()
-        opt_G.step()
 
-    for _ in range(5):
-        step()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(repeats):
-        start.record()
-        step()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop) / 1e3)
-    return statistics.median(times)
+def torch_iteration(batch: int, repeats: int) -> float | str:
+    """PyTorch CUDA eager twin of the minigan iteration (same model, losses, Adam, weights), by
+    CUDA events; a string when PyTorch or its CUDA is missing.
+    """
+    if not common.importlib_find("torch"):
+        return "torch not installed"
+    import torch_dcgan
+
+    if not torch_dcgan.cuda_available():
+        return "torch has no CUDA"
+    trainer = torch_dcgan.twin(common.MiniganTrainer("numpy", batch), "cuda")
+    return common.median_seconds(torch_dcgan.cuda_timer(), trainer.step, repeats, warmup=5)
 
 
 def fmt(value: float | str, scale: float = 1e3, unit: str = "ms") -> str:
@@ -198,14 +126,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/gpu/RESULTS-gpu.md"))
     args = parser.parse_args()
     minigan.use("cupy")
-    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
-    device = props["name"].decode()
     bandwidth = copy_bandwidth(args.repeats)
     lines = [
-        f"## GPU: {device}, {datetime.date.today().isoformat()}",
+        f"## GPU: {gpu_common.device_name()}, {datetime.date.today().isoformat()}",
         "",
         f"Command: `{' '.join(['python', *sys.argv])}`; CuPy {cupy.__version__}; "
-        f"measured device-to-device copy bandwidth {bandwidth / 1e9:.0f} GB/s.",
+        f"measured device-to-device copy bandwidth {bandwidth / 1e9:.0f} GB/s. "
+        f"{torch_setup()}.",
         "",
         f"### Custom kernels (batch {args.batches[0]}; CUDA events, median of {args.repeats})",
         "",

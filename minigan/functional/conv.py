@@ -9,9 +9,17 @@ Convolution (cross-correlation, as in every framework), with ``xp`` the zero-pad
     y_{n,o,h,w} = b_o + \sum_{c,i,j} W_{o,c,i,j}\; xp_{n,c,\,hs+i,\,ws+j},
     \qquad H_{out} = \lfloor (H + 2p - k_h) / s \rfloor + 1
 
-*im2col* gathers every window into a row of ``cols`` (N*Ho*Wo, C*kh*kw), so ``y = cols @ W^T``.
-Backward is then plain matrix calculus: ``dW = dy^T cols``, ``dcols = dy W``, and *col2im* adds
-each row of ``dcols`` back onto the pixels its window came from (the adjoint of im2col).
+*im2col* gathers every window into a row of ``cols`` (N*Ho*Wo, kh*kw*C), so ``y = cols @ W^T``
+with ``W`` as (O, kh*kw*C). Backward is then plain matrix calculus: ``dW = dy^T cols``,
+``dcols = dy W``, and *col2im* adds each row of ``dcols`` back onto the pixels its window came
+from (the adjoint of im2col). The windows are *channels-last*, (kh, kw, C) with C innermost, and
+the weights are permuted to match (a small copy per call): every window pixel is then one
+contiguous run of C values, which NumPy copies and adds several times faster than the strided
+single values of channels-first (C, kh, kw) windows (measured at DCGAN-28's shapes, batch 64).
+
+The data movement around the products (im2col, col2im, the NCHW <-> rows transposes, the bias
+sum) goes through a :class:`Lowering`: every backend runs the four ops below with its own
+kernels for those five functions, and the same math.
 
 A transposed convolution is the adjoint of a convolution: its forward is a convolution's input
 gradient (a product then col2im), its backward a convolution's forward (im2col then a product).
@@ -29,7 +37,8 @@ array([[10., 18.],
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -48,42 +57,105 @@ def conv_transpose_output_size(
 
 
 def im2col(x: np.ndarray, kh: int, kw: int, stride: int, padding: int) -> np.ndarray:
-    """Lower ``x`` (N, C, H, W) to contiguous windows (N, Ho, Wo, C, kh, kw).
+    """Lower ``x`` (N, C, H, W) to channels-last windows (N, Ho, Wo, kh, kw, C):
+    ``cols[n, a, b, i, j, c] = xp[n, c, a*s + i, b*s + j]``, ``xp`` the zero-padded input.
 
-    ``sliding_window_view`` makes a strided view of every window; the transpose puts the
-    window's (C, kh, kw) last so that reshaping to (N*Ho*Wo, C*kh*kw) is free, and the one
-    ``ascontiguousarray`` is the only copy.
+    One strided copy puts ``x`` into a zero-padded (N, Hp, Wp, C) buffer (measured 1.4-1.7x
+    faster than a transposing copy followed by ``np.pad``); ``sliding_window_view`` of it is
+    free, and the one ``ascontiguousarray`` copies each window pixel as a contiguous run of C
+    values: 3.5-4x faster than channels-first (C, kh, kw) windows on DCGAN-28's 64- and
+    128-channel inputs at batch 64 (as fast with one channel).
     """
-    if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    windows = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
-    return np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5))
+    n, c, h, w = x.shape
+    xp = np.zeros((n, h + 2 * padding, w + 2 * padding, c), x.dtype)
+    xp[:, padding : padding + h, padding : padding + w] = x.transpose(0, 2, 3, 1)
+    windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::stride, ::stride]
+    return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))
 
 
 def col2im(
-    cols: np.ndarray, x_shape: tuple[int, int, int, int], stride: int, padding: int
+    cols: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    stride: int,
+    padding: int,
+    bias: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Adjoint of :func:`im2col`: add windows (N, Ho, Wo, C, kh, kw) back into (N, C, H, W).
+    """Adjoint of :func:`im2col`: add windows (N, Ho, Wo, kh, kw, C) back into a contiguous
+    (N, C, H, W), plus an optional per-channel ``bias`` (C,).
 
-    One strided slice-add per kernel offset (kh*kw of them), each covering the whole batch; the
-    padding border is cropped at the end. Pixels past the last window stay zero.
+    The sum runs in a zero-padded channels-last (N, Hp, Wp, C) buffer, one strided slice-add of
+    (N, Ho, Wo, C) per kernel offset (kh*kw of them), each over contiguous runs of C values
+    (3-4x faster than channels-first slices); a bias is the buffer's starting value rather than
+    zero, which spares a pass over the output. The crop to (H, W) and the transpose to NCHW are
+    one copy. Pixels past the last window get only the bias.
     """
     n, c, h, w = x_shape
-    _, ho, wo, _, kh, kw = cols.shape
-    hp, wp = h + 2 * padding, w + 2 * padding
-    out = np.zeros((n, c, hp, wp), dtype=cols.dtype)
-    cols = cols.transpose(0, 3, 4, 5, 1, 2)  # (N, C, kh, kw, Ho, Wo)
+    _, ho, wo, kh, kw, _ = cols.shape
+    acc = np.empty((n, h + 2 * padding, w + 2 * padding, c), cols.dtype)
+    acc[...] = 0 if bias is None else bias
     for i in range(kh):
         for j in range(kw):
-            out[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride] += cols[
-                :, :, i, j
-            ]
-    return out[:, :, padding : padding + h, padding : padding + w]
+            pixels = acc[:, i : i + stride * ho : stride, j : j + stride * wo : stride]
+            pixels += cols[:, :, :, i, j]  # (N, Ho, Wo, C), a view: adds in place
+    acc = acc[:, padding : padding + h, padding : padding + w]
+    return np.ascontiguousarray(acc.transpose(0, 3, 1, 2))
+
+
+def channels_last_weight(W: Any) -> Any:
+    """(A, B, kh, kw) weights as a contiguous (A, kh*kw*B) matrix, columns in the (kh, kw, B)
+    order of :func:`im2col`'s windows (the reshape of the transposed view copies; any array
+    module).
+    """
+    return W.transpose(0, 2, 3, 1).reshape(W.shape[0], -1)
+
+
+def channels_first_weight(W_perm: Any, shape: tuple[int, ...]) -> Any:
+    """Inverse of :func:`channels_last_weight`: (A, kh*kw*B) back to a contiguous
+    (A, B, kh, kw)."""
+    a, b, kh, kw = shape
+    return W_perm.reshape(a, kh, kw, b).transpose(0, 3, 1, 2).copy()
+
+
+def nchw_to_rows(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) as the contiguous (N*H*W, C) rows a GEMM reads (one transposing copy)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(-1, x.shape[1])
+
+
+def rows_to_nchw(
+    rows: np.ndarray, n: int, h: int, w: int, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """(N*H*W, C) GEMM rows to a contiguous (N, C, H, W), plus ``bias[c]``."""
+    y = np.ascontiguousarray(rows.reshape(n, h, w, -1).transpose(0, 3, 1, 2))
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y
+
+
+def channel_sum(x: np.ndarray) -> np.ndarray:
+    """``x.sum(axis=(0, 2, 3))``: a bias gradient."""
+    return x.sum(axis=(0, 2, 3))
+
+
+class Lowering(NamedTuple):
+    """The data movement around a convolution's GEMMs, with the signatures of this module's
+    functions of the same names. It is what each backend writes its own kernels for (Numba
+    loops on the CPU, CUDA kernels on the GPU); the GEMMs and the math below are shared by all.
+    """
+
+    im2col: Callable[..., Any]
+    col2im: Callable[..., Any]
+    nchw_to_rows: Callable[[Any], Any]
+    rows_to_nchw: Callable[..., Any]
+    channel_sum: Callable[[Any], Any]
+
+
+#: The NumPy reference's lowering: the functions above.
+NUMPY_LOWERING = Lowering(im2col, col2im, nchw_to_rows, rows_to_nchw, channel_sum)
 
 
 class ConvCache(NamedTuple):
-    """What backward needs. ``cols`` is the lowered input of the product that made ``dW``
-    (kept rather than ``x`` to spare backward a second im2col); ``W`` for the input gradient.
+    """What backward needs. ``cols`` (N, Ho, Wo, kh, kw, C), the lowered input, for ``dW`` (kept
+    rather than ``x`` to spare backward a second im2col); ``W`` for the input gradient.
     """
 
     cols: np.ndarray
@@ -95,32 +167,42 @@ class ConvCache(NamedTuple):
 
 
 def conv2d_forward(
-    x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, padding: int = 0
+    x: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray | None,
+    stride: int = 1,
+    padding: int = 0,
+    lowering: Lowering = NUMPY_LOWERING,
 ) -> tuple[np.ndarray, ConvCache]:
-    """Return ``y`` (N, O, Ho, Wo) and the cache. ``W`` is (O, C, kh, kw)."""
+    """Return ``y`` (N, O, Ho, Wo) and the cache. ``W`` is (O, C, kh, kw); the product uses it
+    as (O, kh*kw*C) to match the windows.
+    """
     n = x.shape[0]
-    o, _, kh, kw = W.shape
-    cols = im2col(x, kh, kw, stride, padding)
+    _, _, kh, kw = W.shape
+    cols = lowering.im2col(x, kh, kw, stride, padding)
     _, ho, wo = cols.shape[:3]
-    y = cols.reshape(n * ho * wo, -1) @ W.reshape(o, -1).T  # (N*Ho*Wo, O)
-    if b is not None:
-        y += b
-    y = np.ascontiguousarray(y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2))
+    y_rows = cols.reshape(n * ho * wo, -1) @ channels_last_weight(W).T  # (N*Ho*Wo, O)
+    y = lowering.rows_to_nchw(y_rows, n, ho, wo, b)
     return y, ConvCache(cols, W, x.shape, stride, padding, b is not None)
 
 
 def conv2d_backward(
-    dy: np.ndarray, cache: ConvCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Return ``(dx, dW, db)`` with the shapes of ``x``, ``W`` and ``b``."""
+    dy: np.ndarray,
+    cache: ConvCache,
+    input_grad: bool = True,
+    lowering: Lowering = NUMPY_LOWERING,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Return ``(dx, dW, db)`` with the shapes of ``x``, ``W`` and ``b``; ``dx`` is None when
+    ``input_grad`` is false (the input is data: its product and col2im are skipped).
+    """
     cols, W, x_shape, stride, padding, has_bias = cache
-    o = W.shape[0]
-    dy_rows = dy.transpose(0, 2, 3, 1).reshape(-1, o)  # (N*Ho*Wo, O)
-    cols_2d = cols.reshape(dy_rows.shape[0], -1)
-    dW = (dy_rows.T @ cols_2d).reshape(W.shape)
-    dcols = (dy_rows @ W.reshape(o, -1)).reshape(cols.shape)
-    dx = col2im(dcols, x_shape, stride, padding)
-    return dx, dW, dy.sum(axis=(0, 2, 3)) if has_bias else None
+    dy_rows = lowering.nchw_to_rows(dy)  # (N*Ho*Wo, O)
+    dW = channels_first_weight(dy_rows.T @ cols.reshape(dy_rows.shape[0], -1), W.shape)
+    dx = None
+    if input_grad:
+        dcols = (dy_rows @ channels_last_weight(W)).reshape(cols.shape)
+        dx = lowering.col2im(dcols, x_shape, stride, padding)
+    return dx, dW, lowering.channel_sum(dy) if has_bias else None
 
 
 class ConvTransposeCache(NamedTuple):
@@ -141,34 +223,39 @@ def conv_transpose2d_forward(
     stride: int = 1,
     padding: int = 0,
     output_padding: int = 0,
+    lowering: Lowering = NUMPY_LOWERING,
 ) -> tuple[np.ndarray, ConvTransposeCache]:
     """Return ``y`` (N, O, Ho, Wo) and the cache. ``W`` is (C, O, kh, kw).
 
-    ``y = col2im(x_rows @ W)``: every input pixel scatters ``x[n, :, h, w] @ W`` into the
-    window at (h*s - p, w*s - p) of the output.
+    ``y = col2im(x_rows @ W) + b``, ``W`` as (C, kh*kw*O): every input pixel scatters
+    ``x[n, :, h, w] @ W`` into the window at (h*s - p, w*s - p) of the output.
     """
-    n, c, h, w = x.shape
+    n, _, h, w = x.shape
     _, o, kh, kw = W.shape
     ho = conv_transpose_output_size(h, kh, stride, padding, output_padding)
     wo = conv_transpose_output_size(w, kw, stride, padding, output_padding)
-    x_rows = x.transpose(0, 2, 3, 1).reshape(n * h * w, c)
-    cols = (x_rows @ W.reshape(c, -1)).reshape(n, h, w, o, kh, kw)
-    y = col2im(cols, (n, o, ho, wo), stride, padding)
-    if b is not None:
-        y += b.reshape(1, o, 1, 1)
-    y = np.ascontiguousarray(y)
+    x_rows = lowering.nchw_to_rows(x)  # (N*H*W, C)
+    cols = (x_rows @ channels_last_weight(W)).reshape(n, h, w, kh, kw, o)
+    y = lowering.col2im(cols, (n, o, ho, wo), stride, padding, b)
     return y, ConvTransposeCache(x_rows, W, x.shape, stride, padding, b is not None)
 
 
 def conv_transpose2d_backward(
-    dy: np.ndarray, cache: ConvTransposeCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Return ``(dx, dW, db)``: ``dcols = im2col(dy)``, ``dx = dcols @ W^T``, ``dW = x^T dcols``."""
+    dy: np.ndarray,
+    cache: ConvTransposeCache,
+    input_grad: bool = True,
+    lowering: Lowering = NUMPY_LOWERING,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Return ``(dx, dW, db)``: ``dcols = im2col(dy)`` (the H x W windows that map to input
+    pixels), ``dx = dcols @ W^T`` (None unless ``input_grad``), ``dW = x_rows^T dcols``, ``W``
+    as (C, kh*kw*O).
+    """
     x_rows, W, x_shape, stride, padding, has_bias = cache
-    n, c, h, w = x_shape
+    n, _, h, w = x_shape
     _, _, kh, kw = W.shape
-    dcols = im2col(dy, kh, kw, stride, padding)[:, :h, :w].reshape(n * h * w, -1)
-    W_2d = W.reshape(c, -1)
-    dx = np.ascontiguousarray((dcols @ W_2d.T).reshape(n, h, w, c).transpose(0, 3, 1, 2))
-    dW = (x_rows.T @ dcols).reshape(W.shape)
-    return dx, dW, dy.sum(axis=(0, 2, 3)) if has_bias else None
+    dcols = lowering.im2col(dy, kh, kw, stride, padding)[:, :h, :w].reshape(n * h * w, -1)
+    dx = None
+    if input_grad:
+        dx = lowering.rows_to_nchw(dcols @ channels_last_weight(W).T, n, h, w)
+    dW = channels_first_weight(x_rows.T @ dcols, W.shape)
+    return dx, dW, lowering.channel_sum(dy) if has_bias else None

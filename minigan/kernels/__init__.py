@@ -1,12 +1,12 @@
 """Fast kernels, one module per hot kernel family, each beside a pointer to its NumPy reference.
 
-- :mod:`.conv`: Conv2d and ConvTranspose2d forward and backward (channels-last im2col/col2im
-  around BLAS GEMMs, the bias fused into the layout kernels); reference
+- :mod:`.conv`: the lowering of Conv2d and ConvTranspose2d (im2col, col2im, rows to NCHW with
+  the bias fused) around the reference's own BLAS GEMMs; reference
   :mod:`minigan.functional.conv`.
 - :mod:`.elementwise`: ReLU and LeakyReLU forward and backward, one pass each; reference
   :mod:`minigan.functional.activations`.
-- :mod:`.batchnorm`: BatchNorm forward and backward, one task per channel; reference
-  :mod:`minigan.functional.batchnorm`.
+- :mod:`.batchnorm`: BatchNorm forward and backward, one task per channel (per block of rows
+  for (N, C) inputs); reference :mod:`minigan.functional.batchnorm`.
 - :mod:`.adam`: the Adam update in one pass; reference :func:`minigan.optim.adam_update`.
 - :mod:`.memory`: glibc ``malloc`` tuning, so that a step's arrays reuse freed memory.
 
@@ -14,7 +14,5 @@ Each module holds the Numba CPU version (``@njit(parallel=True, cache=True)``, f
 leaves room for a ``numba.cuda`` version beside it. Nothing here is imported by ``import
 minigan``: selecting the ``numba`` backend imports :mod:`minigan.kernels.numba_cpu`, which
 registers every op it accelerates with :func:`minigan.backend.register`. The fast ops keep the
-reference's signature and, except for Conv2d, its cache type; the fast Conv2d keeps its
-im2col channels-last (:class:`~minigan.kernels.conv.ConvCacheNHWC`), its backward accepts
-either cache, and the reference backward refuses the fast one with an error.
+reference's signatures and cache types, so fast and reference caches are interchangeable.
 """

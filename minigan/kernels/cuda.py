@@ -5,7 +5,9 @@ every op the layers and optimizers ask for (``minigan.functional.__all__`` and
 ``"adam_update"``), plus ``"bce_with_logits"``. Each op keeps its NumPy reference's signature
 and cache type (:mod:`minigan.functional`), takes and returns CuPy arrays, and:
 
-- runs matrix products as ``cupy.matmul`` (cuBLAS) on the layouts the references use;
+- runs matrix products as ``cupy.matmul`` (cuBLAS) on the layouts the references use; the
+  convolutions are the reference functions themselves, run with this module's
+  :data:`LOWERING` (CUDA im2col, col2im, transposes and bias sums);
 - launches the kernels of ``cuda_*.py`` through the same launch helpers the simulator tests
   call, on **CuPy's current stream** (so ``stream.begin_capture()`` records them into a CUDA
   graph), allocating outputs from CuPy's memory pool;
@@ -27,7 +29,7 @@ from minigan import backend
 from minigan import functional as F
 from minigan.functional.activations import LeakyReLUCache
 from minigan.functional.batchnorm import BatchNormCache
-from minigan.functional.conv import ConvCache, ConvTransposeCache
+from minigan.functional.conv import ConvCache, ConvTransposeCache, Lowering
 from minigan.functional.dense import LinearCache
 from minigan.kernels import cuda_adam, cuda_batchnorm, cuda_conv, cuda_losses
 from minigan.kernels import cuda_elementwise as ew
@@ -145,19 +147,16 @@ def linear_forward(
     return y, LinearCache(x, W, b is not None)
 
 
-def linear_backward(dy: cupy.ndarray, cache: LinearCache) -> tuple:
+def linear_backward(dy: cupy.ndarray, cache: LinearCache, input_grad: bool = True) -> tuple:
     x, W, has_bias = cache
-    return dy @ W, dy.T @ x, _bias_grad(dy, has_bias)
+    return dy @ W if input_grad else None, dy.T @ x, _bias_grad(dy, has_bias)
 
 
 def im2col(x: cupy.ndarray, kh: int, kw: int, stride: int, padding: int) -> cupy.ndarray:
+    """The reference's channels-last windows (N, Ho, Wo, kh, kw, C), one thread per entry."""
     n, c, h, w = x.shape
     ho, wo = F.conv_output_size(h, kh, stride, padding), F.conv_output_size(w, kw, stride, padding)
-    return _im2col(x, (n, ho, wo, c, kh, kw), stride, padding)
-
-
-def _im2col(x: cupy.ndarray, cols_shape: tuple[int, ...], stride: int, padding: int):
-    cols = cupy.empty(cols_shape, x.dtype)
+    cols = cupy.empty((n, ho, wo, kh, kw, c), x.dtype)
     cuda_conv.im2col(_dev(cupy.ascontiguousarray(x)), _dev(cols), stride, padding, _stream())
     return cols
 
@@ -167,37 +166,48 @@ def col2im(
     x_shape: tuple[int, int, int, int],
     stride: int,
     padding: int,
-    b: cupy.ndarray | None = None,
+    bias: cupy.ndarray | None = None,
 ) -> cupy.ndarray:
-    """The reference's col2im, plus an optional per-channel bias added in the same pass."""
+    """The reference's col2im with its optional per-channel bias, gathered per output pixel."""
     x = cupy.empty(x_shape, cols.dtype)
     cuda_conv.col2im(
-        _dev(cupy.ascontiguousarray(cols)), _dev(x), stride, padding, _dev(b), _stream()
+        _dev(cupy.ascontiguousarray(cols)), _dev(x), stride, padding, _dev(bias), _stream()
     )
     return x
+
+
+def nchw_to_rows(x: cupy.ndarray) -> cupy.ndarray:
+    """(N, C, H, W) as contiguous (N*H*W, C) GEMM rows."""
+    return cupy.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(-1, x.shape[1])
+
+
+def rows_to_nchw(
+    rows: cupy.ndarray, n: int, h: int, w: int, bias: cupy.ndarray | None = None
+) -> cupy.ndarray:
+    """(N*H*W, C) GEMM rows to NCHW plus ``bias[c]``, one bias-add kernel pass over a view."""
+    c = rows.shape[1]
+    y = cupy.empty((n, c, h, w), rows.dtype)
+    _add_bias(rows.reshape(n, h * w, c).transpose(0, 2, 1), bias, y.reshape(n, c, h * w))
+    return y
+
+
+def channel_sum(x: cupy.ndarray) -> cupy.ndarray:
+    """``x.sum(axis=(0, 2, 3))`` by the bias-gradient kernel."""
+    return _bias_grad(x, True)
+
+
+#: The CUDA lowering the shared convolution functions run with.
+LOWERING = Lowering(im2col, col2im, nchw_to_rows, rows_to_nchw, channel_sum)
 
 
 def conv2d_forward(
     x: cupy.ndarray, W: cupy.ndarray, b: cupy.ndarray | None, stride: int = 1, padding: int = 0
 ) -> tuple[cupy.ndarray, ConvCache]:
-    n = x.shape[0]
-    o, _, kh, kw = W.shape
-    cols = im2col(x, kh, kw, stride, padding)
-    _, ho, wo = cols.shape[:3]
-    y_rows = cols.reshape(n * ho * wo, -1) @ W.reshape(o, -1).T  # (N*Ho*Wo, O)
-    y = cupy.empty((n, o, ho, wo), x.dtype)
-    # one pass adds the bias and turns (N, Ho*Wo, O) into NCHW
-    _add_bias(y_rows.reshape(n, ho * wo, o).transpose(0, 2, 1), b, y.reshape(n, o, ho * wo))
-    return y, ConvCache(cols, W, x.shape, stride, padding, b is not None)
+    return F.conv2d_forward(x, W, b, stride, padding, LOWERING)
 
 
-def conv2d_backward(dy: cupy.ndarray, cache: ConvCache) -> tuple:
-    cols, W, x_shape, stride, padding, has_bias = cache
-    o = W.shape[0]
-    dy_rows = cupy.ascontiguousarray(dy.transpose(0, 2, 3, 1)).reshape(-1, o)  # (N*Ho*Wo, O)
-    dW = (dy_rows.T @ cols.reshape(dy_rows.shape[0], -1)).reshape(W.shape)
-    dcols = (dy_rows @ W.reshape(o, -1)).reshape(cols.shape)
-    return col2im(dcols, x_shape, stride, padding), dW, _bias_grad(dy, has_bias)
+def conv2d_backward(dy: cupy.ndarray, cache: ConvCache, input_grad: bool = True) -> tuple:
+    return F.conv2d_backward(dy, cache, input_grad, LOWERING)
 
 
 def conv_transpose2d_forward(
@@ -208,26 +218,13 @@ def conv_transpose2d_forward(
     padding: int = 0,
     output_padding: int = 0,
 ) -> tuple[cupy.ndarray, ConvTransposeCache]:
-    n, c, h, w = x.shape
-    _, o, kh, kw = W.shape
-    ho = F.conv_transpose_output_size(h, kh, stride, padding, output_padding)
-    wo = F.conv_transpose_output_size(w, kw, stride, padding, output_padding)
-    x_rows = cupy.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(n * h * w, c)
-    cols = (x_rows @ W.reshape(c, -1)).reshape(n, h, w, o, kh, kw)
-    y = col2im(cols, (n, o, ho, wo), stride, padding, b)
-    return y, ConvTransposeCache(x_rows, W, x.shape, stride, padding, b is not None)
+    return F.conv_transpose2d_forward(x, W, b, stride, padding, output_padding, LOWERING)
 
 
-def conv_transpose2d_backward(dy: cupy.ndarray, cache: ConvTransposeCache) -> tuple:
-    x_rows, W, x_shape, stride, padding, has_bias = cache
-    n, c, h, w = x_shape
-    _, o, kh, kw = W.shape
-    dcols = _im2col(dy, (n, h, w, o, kh, kw), stride, padding).reshape(n * h * w, -1)
-    dx = cupy.ascontiguousarray(
-        (dcols @ W.reshape(c, -1).T).reshape(n, h, w, c).transpose(0, 3, 1, 2)
-    )
-    dW = (x_rows.T @ dcols).reshape(W.shape)
-    return dx, dW, _bias_grad(dy, has_bias)
+def conv_transpose2d_backward(
+    dy: cupy.ndarray, cache: ConvTransposeCache, input_grad: bool = True
+) -> tuple:
+    return F.conv_transpose2d_backward(dy, cache, input_grad, LOWERING)
 
 
 # ---- BatchNorm, loss, optimizer ----------------------------------------------------------------------

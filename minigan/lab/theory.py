@@ -120,7 +120,7 @@ def train_discriminator(
             logits = D(np.concatenate([real, fake]).astype(dtype))  # (2B, 1)
             _, d_real, d_fake = discriminator_loss(logits[:batch], logits[batch:])
             D.zero_grad()
-            D.backward(np.concatenate([d_real, d_fake]))
+            D.backward_params(np.concatenate([d_real, d_fake]))
             opt.step()
     return D
 

@@ -193,7 +193,7 @@ class ToyGAN:
         logits = self.D(np.concatenate([real, fake]))  # (2B, 1)
         loss, d_real, d_fake = discriminator_loss(logits[: self.batch], logits[self.batch :])
         self.D.zero_grad()
-        self.D.backward(np.concatenate([d_real, d_fake]))
+        self.D.backward_params(np.concatenate([d_real, d_fake]))
         self.opt_d.step()
         return -loss
 

@@ -34,8 +34,38 @@ def _pair_to_int(value: int | tuple[int, int], name: str) -> int:
     return int(value)
 
 
-class Linear(Module):
+class _WeightLayer(Module):
+    """What ``Linear``, ``Conv2d`` and ``ConvTranspose2d`` share: ``weight`` and ``bias``
+    parameters, and a backward through their kernel ``_backward_op``,
+    ``(dy, cache, input_grad) -> (dx, dW, db)``, that adds ``dW`` and ``db`` into the gradients
+    and, for :meth:`backward_params`, skips the input-gradient product (``dx`` is None).
+    """
+
+    weight: Parameter
+    bias: Parameter | None
+    _backward_op: str
+
+    def _b(self) -> np.ndarray | None:
+        return None if self.bias is None else self.bias.data
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return self._backward(dy, input_grad=True)
+
+    def backward_params(self, dy: np.ndarray) -> None:
+        self._backward(dy, input_grad=False)
+
+    def _backward(self, dy: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        dx, dW, db = backend.kernel(self._backward_op)(dy, self._saved(), input_grad)
+        self.weight.grad += dW
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx
+
+
+class Linear(_WeightLayer):
     """``y = x W^T + b``; ``weight`` (out_features, in_features), input (N, in_features)."""
+
+    _backward_op = "linear_backward"
 
     def __init__(
         self,
@@ -52,26 +82,16 @@ class Linear(Module):
         self.weight = Parameter(uniform(rng, bound, (out_features, in_features), dtype))
         self.bias = Parameter(uniform(rng, bound, (out_features,), dtype)) if bias else None
 
-    def _b(self) -> np.ndarray | None:
-        return None if self.bias is None else self.bias.data
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_input(self, x, (2,), self.in_features, f"(N, {self.in_features})")
         y, self._cache = backend.kernel("linear_forward")(x, self.weight.data, self._b())
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        dx, dW, db = backend.kernel("linear_backward")(dy, self._saved())
-        self.weight.grad += dW
-        if self.bias is not None:
-            self.bias.grad += db
-        return dx
-
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
 
 
-class _ConvBase(Module):
+class _ConvBase(_WeightLayer):
     """Shared parameters and checks of ``Conv2d`` and ``ConvTranspose2d``."""
 
     def __init__(
@@ -102,16 +122,8 @@ class _ConvBase(Module):
         self.weight = Parameter(uniform(rng, bound, weight_shape, dtype))
         self.bias = Parameter(uniform(rng, bound, (out_channels,), dtype)) if bias else None
 
-    def _b(self) -> np.ndarray | None:
-        return None if self.bias is None else self.bias.data
-
     def _check(self, x: np.ndarray) -> None:
         check_input(self, x, (4,), self.in_channels, f"(N, {self.in_channels}, H, W)")
-
-    def _accumulate(self, dW: np.ndarray, db: np.ndarray | None) -> None:
-        self.weight.grad += dW
-        if self.bias is not None:
-            self.bias.grad += db
 
     def extra_repr(self) -> str:
         return (
@@ -124,6 +136,8 @@ class Conv2d(_ConvBase):
     """2-D convolution; ``weight`` (out, in, k, k); input (N, in, H, W) -> (N, out, Ho, Wo)
     with ``Ho = floor((H + 2 padding - k) / stride) + 1``.
     """
+
+    _backward_op = "conv2d_backward"
 
     def __init__(
         self,
@@ -155,17 +169,14 @@ class Conv2d(_ConvBase):
         )
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        dx, dW, db = backend.kernel("conv2d_backward")(dy, self._saved())
-        self._accumulate(dW, db)
-        return dx
-
 
 class ConvTranspose2d(_ConvBase):
     """Transposed 2-D convolution (the adjoint of ``Conv2d``); ``weight`` (in, out, k, k);
     input (N, in, H, W) -> (N, out, Ho, Wo), ``Ho = (H - 1) stride - 2 padding + k +
     output_padding``.
     """
+
+    _backward_op = "conv_transpose2d_backward"
 
     def __init__(
         self,
@@ -199,11 +210,6 @@ class ConvTranspose2d(_ConvBase):
         if min(y.shape[2:]) < 1:
             raise ValueError(f"{self!r}: input {x.shape} gives an empty output {y.shape}")
         return y
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        dx, dW, db = backend.kernel("conv_transpose2d_backward")(dy, self._saved())
-        self._accumulate(dW, db)
-        return dx
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", output_padding={self.output_padding}"

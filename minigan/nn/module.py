@@ -72,6 +72,14 @@ class Module:
     def backward(self, dy: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def backward_params(self, dy: np.ndarray) -> None:
+        """Like :meth:`backward`, but only the parameter gradients: for an input that is data
+        (a discriminator's real images, the fakes of its step), whose gradient nobody reads.
+        Layers whose input gradient costs a product of its own (``Linear``, ``Conv2d``,
+        ``ConvTranspose2d``) skip it; the rest run :meth:`backward` and drop ``dx``.
+        """
+        self.backward(dy)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
@@ -251,3 +259,12 @@ class Sequential(Module):
         for layer in reversed(list(self)):
             dy = layer.backward(dy)
         return dy
+
+    def backward_params(self, dy: np.ndarray) -> None:
+        """:meth:`backward` without the input gradient: the first layer runs its own
+        ``backward_params``."""
+        layers = list(self)
+        for layer in reversed(layers[1:]):
+            dy = layer.backward(dy)
+        if layers:
+            layers[0].backward_params(dy)
