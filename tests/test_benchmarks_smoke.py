@@ -21,6 +21,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
 
 
 def cupy_runs_here() -> bool:
@@ -57,6 +58,14 @@ def run_script(name: str, *args: str) -> str:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="the numba backend is not installed")
+def test_bench_threads_prints_every_split():
+    out = run_script("bench_threads.py", "--batch", "4", "--iters", "1", "--threads", "2")
+    for blas, kernels in ((2, 2), (2, 1), (1, 2), (1, 1)):
+        assert f"| {blas} | {kernels} |" in out
+    assert "NumPy BLAS:" in out
 
 
 def test_bench_ops_prints_its_table():

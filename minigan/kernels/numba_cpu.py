@@ -2,8 +2,9 @@
 
 Imported by :func:`minigan.backend.use` when the ``numba`` backend is selected; ops not
 registered here run the NumPy reference, on purpose where measured: Linear (one BLAS GEMM and a
-bias add, nothing else worth a kernel) and Tanh (NumPy's SIMD ``tanh`` beats a Numba loop);
-Sigmoid, Dropout and the public im2col/col2im helpers are not on DCGAN-28's path. Importing it also applies
+bias add, nothing else worth a kernel), Tanh (NumPy's SIMD ``tanh`` beats a Numba loop), and
+BatchNorm on (N, C) inputs (inside :mod:`.batchnorm`); Sigmoid, Dropout and the public
+im2col/col2im helpers are not on DCGAN-28's path. Importing it also applies
 :func:`minigan.kernels.memory.keep_freed_memory` (process-wide, glibc only).
 
 Threading layer: unless ``$NUMBA_THREADING_LAYER`` says otherwise, Numba's own ``workqueue``
