@@ -23,6 +23,7 @@ GEMM rate fraction is against cuBLAS's float32 rate measured in the same run.
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_step.py
     python benchmarks/bench_step.py --batch 8 --iters 2 --warmup 1 --no-compile-time   # smoke
     python benchmarks/bench_step.py --memory 500 --batch 64    # resident memory over 500 steps
+    python benchmarks/bench_step.py --breakdown 20 --batch 64  # time per op inside the step
     python benchmarks/bench_step.py --backend cupy --batch 64 1024    # GPU
 """
 
@@ -72,13 +73,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--memory", type=int, default=0, metavar="N", help="only measure RSS over N iterations"
     )
+    parser.add_argument(
+        "--breakdown",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only time each op inside N iterations, per CPU backend, against the GEMM-only floor",
+    )
     parser.add_argument("--first-step", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     gpu_asked = any(name in gpu_common.GPU_BACKENDS for name in args.backend or [])
-    if args.memory and gpu_asked:
-        parser.error("--memory measures the host's resident memory: CPU backends only")
+    if (args.memory or args.breakdown) and gpu_asked:
+        parser.error("--memory and --breakdown measure the host: CPU backends only")
     args.backend = gpu_common.select_backends(parser, args.backend)
-    if args.memory:  # the default may hold a GPU backend
+    if args.memory or args.breakdown:  # the default may hold a GPU backend
         args.backend = [name for name in args.backend if name not in gpu_common.GPU_BACKENDS]
     return args
 
@@ -114,6 +122,30 @@ def memory_report(names: list[str], batch: int, iterations: int) -> str:
     return common.markdown_table(
         ["backend", "batch", "RSS @10 (MiB)", f"RSS @{iterations} (MiB)", "growth", "samples"],
         rows,
+    )
+
+
+def breakdown_report(names: list[str], batch: int, iterations: int) -> str:
+    """Milliseconds per iteration in each op inside the step, per backend, with the GEMM-only
+    floor for scale: the convolutions' time above it is their data movement.
+    """
+    results = {name: common.op_breakdown(name, batch, iterations) for name in names}
+    ops = sorted({op for per_op, _ in results.values() for op in per_op},
+                 key=lambda op: -max(r[0].get(op, 0.0) for r in results.values()))  # fmt: skip
+    rows = [[op, *(results[name][0].get(op, 0.0) * 1e3 for name in names)] for op in ops]
+    rows.append(["all ops", *(sum(results[n][0].values()) * 1e3 for n in names)])
+    rows.append(["whole iteration", *(results[n][1] * 1e3 for n in names)])
+    floor = common.gemm_floor(batch)
+    return "\n".join(
+        [
+            f"ms per iteration inside the step, batch {batch}, {iterations} iterations, wall "
+            "clock (each op call timed)",
+            "",
+            common.markdown_table(["op", *names], rows),
+            "",
+            f"GEMM-only floor at batch {batch}: {floor * 1e3:.1f} ms (the iteration's GEMM "
+            "shapes alone, np.matmul, this run)",
+        ]
     )
 
 
@@ -211,7 +243,9 @@ def header(
     """What was measured and how: the BLAS and threads of the CPU rows, the GPU of the GPU rows."""
     lines = [f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}"]
     repeats = (
-        f"float32; median of {args.iters} iterations after {args.warmup} warm-up, "
+        "float32"
+        if args.memory or args.breakdown  # these modes say how they run in their own lines
+        else f"float32; median of {args.iters} iterations after {args.warmup} warm-up, "
         f"in interleaved blocks of {BLOCK}"
     )
     if cpu_rows:
@@ -230,7 +264,7 @@ def run(args: argparse.Namespace) -> str:
     gpu = any(name in gpu_common.GPU_BACKENDS for name in names)
     info = common.pin_threads(args.threads)  # before PyTorch loads its own BLAS
     torch_device = None
-    if not args.no_torch and common.importlib_find("torch"):
+    if not (args.no_torch or args.memory or args.breakdown) and common.importlib_find("torch"):
         import torch_dcgan
 
         torch_device = "cuda" if gpu and torch_dcgan.cuda_available() else "cpu"
@@ -238,6 +272,8 @@ def run(args: argparse.Namespace) -> str:
     lines = header(args, info, names, cpu_rows)
     if args.memory:
         return "\n".join([*lines, "", memory_report(names, args.batch[0], args.memory)])
+    if args.breakdown:
+        return "\n".join([*lines, "", breakdown_report(names, args.batch[0], args.breakdown)])
     rates = {}  # GEMM rate measured in this run, of the CPU rows (False) and the GPU rows (True)
     if cpu_rows:
         rates[False] = common.gemm_rate()

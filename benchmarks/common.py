@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -191,6 +192,41 @@ def gemm_floor(batch: int, repeats: int = 10) -> float:
         out = np.empty((m, n), np.float32)
         total += count * median_time(lambda a=a, b=b, out=out: np.matmul(a, b, out=out), repeats)
     return total
+
+
+def op_breakdown(name: str, batch: int, iterations: int) -> tuple[dict[str, float], float]:
+    """Seconds per iteration in each op of backend ``name``, timed inside the training step
+    (wall clock; every call ``backend.kernel`` hands out is wrapped in a timer for the run),
+    and the seconds per iteration of the whole step, over ``iterations`` after 3 warm-up.
+    """
+    spent: dict[str, float] = defaultdict(float)
+    lookup = backend.kernel
+
+    def timed_kernel(op: str) -> Callable:
+        fn = lookup(op)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[op] += time.perf_counter() - start
+
+        return timed
+
+    trainer = MiniganTrainer(name, batch)
+    backend.kernel = timed_kernel
+    try:
+        for _ in range(3):
+            trainer.step()
+        spent.clear()
+        start = time.perf_counter()
+        for _ in range(iterations):
+            trainer.step()
+        step = (time.perf_counter() - start) / iterations
+    finally:
+        backend.kernel = lookup
+    return {op: seconds / iterations for op, seconds in spent.items()}, step
 
 
 class MiniganTrainer:

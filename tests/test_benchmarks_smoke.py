@@ -190,6 +190,12 @@ def test_capture_graph_returns_the_graph_and_ends_a_failed_capture():
     assert stream.log == ["enter", "begin", "end", "exit"]
 
 
+def test_bench_step_breakdown_mode():
+    out = run_script("bench_step.py", "--batch", "4", "--breakdown", "2", "--backend", "numpy")
+    assert "| op | numpy |" in out and "| conv2d_backward |" in out
+    assert "| whole iteration |" in out and "GEMM-only floor" in out
+
+
 def test_bench_step_memory_mode():
     out = run_script("bench_step.py", "--batch", "4", "--memory", "12", "--backend", "numpy")
     assert "| numpy | 4 |" in out and "growth" in out
