@@ -214,10 +214,8 @@ def test_step_flops_match_the_layer_sums():
     assert len(common.iteration_gemms(64)) == 3 * 3 + 3 * 3
 
 
-@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed (optional)")
-def test_torch_twin_computes_what_minigan_computes():
-    import torch
-
+def test_torch_twin_computes_what_minigan_computes(torch_one_thread):
+    torch = torch_one_thread
     torch_dcgan = bench_module("torch_dcgan")
     from minigan import models
 

@@ -15,7 +15,7 @@ import pytest
 from minigan import losses, models, nn, optim
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional comparison)")
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
 TOL = 1e-5
 
 

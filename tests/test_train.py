@@ -84,16 +84,9 @@ def test_train_step_runs_each_phase_in_order():
 
 
 @pytest.mark.torch
-def test_train_step_matches_pytorch_from_the_same_weights_and_noise():
+def test_train_step_matches_pytorch_from_the_same_weights_and_noise(torch_one_thread):
     """Three iterations of DCGAN-28 (batch 8) give PyTorch's losses and D outputs."""
-    torch = pytest.importorskip("torch")
-    tnn = torch.nn
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # these tiny products only lose time to thread start-up
-    try:
-        _compare_with_torch(torch, tnn)
-    finally:
-        torch.set_num_threads(threads)
+    _compare_with_torch(torch_one_thread, torch_one_thread.nn)
 
 
 def _compare_with_torch(torch, tnn):
