@@ -9,7 +9,7 @@ results match it bit for bit: no fastmath, no fused multiply-add),
     w \leftarrow w - \frac{\eta}{1-\beta_1^t} \cdot \frac{m}{\sqrt v / \sqrt{1-\beta_2^t} + \epsilon}.
 
 The reference makes seven passes and four temporaries over each parameter; this reads four
-arrays and writes three once. A ``numba.cuda`` version would sit beside it (next issue).
+arrays and writes three once. The ``numba.cuda`` version is :mod:`minigan.kernels.cuda_adam`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ deterministic. ``col2im`` can add a per-channel bias as it goes: the transposed 
 forward is ``col2im(x_rows @ W) + b`` in one pass.
 
 The number of windows is read off ``cols``: a ``cols`` with fewer windows than the input allows
-takes the first ones (the transposed convolution's backward keeps only ``h x w`` of them).
+takes the first ones.
 """
 
 from __future__ import annotations

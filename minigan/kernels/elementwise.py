@@ -15,7 +15,7 @@ The op is a compile-time-invariant integer argument, so the branch is hoisted ou
 and each op gets a plain vectorised loop. The slope is cast to the array's dtype before the
 call, so float32 arrays are computed in float32 as in the reference.
 
-A ``numba.cuda`` version would sit beside these (next issue).
+The ``numba.cuda`` versions are in :mod:`minigan.kernels.cuda_elementwise`.
 """
 
 from __future__ import annotations
