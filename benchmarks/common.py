@@ -1,5 +1,6 @@
 """What ``bench_ops.py`` and ``bench_step.py`` share: thread pinning, the BLAS report, the GEMM
-ceiling, FLOP counts, timing, the minigan DCGAN-28 training step, Markdown tables and charts.
+ceiling, FLOP counts, timing, DCGAN-28 set up for minigan's training step
+(:func:`minigan.step.train_step`, the step ``minigan train`` runs), Markdown tables and charts.
 
 The scripts put this directory on ``sys.path`` themselves (``python benchmarks/bench_step.py``
 does so by running from it), so this module is imported as ``common``.
@@ -16,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from minigan import backend, models, nn, optim
+from minigan import backend, models, nn, optim, tuning
+from minigan.step import train_step
 
 Z_DIM = 100
 
@@ -31,13 +33,12 @@ def pin_threads(n: int) -> dict[str, Any]:
 
     limiter = threadpool_limits(n)
     pin_threads.limiter = limiter  # keep the limit alive for the life of the process
+    # the tuning minigan train applies: malloc keeps freed memory, and Numba's workqueue pool,
+    # chosen before set_num_threads starts the pool (OpenMP's spinning workers made an
+    # iteration 2.5x slower here)
+    tuning.tune_process("numba")
     if importlib_find("numba"):
-        # the numba backend picks Numba's threading layer; set_num_threads starts the pool, so
-        # the backend must be loaded first (else the pool starts on OpenMP, whose spinning
-        # workers made an iteration 2.5x slower here)
         import numba
-
-        import minigan.kernels.numba_cpu  # noqa: F401
 
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     blas = next((p for p in threadpool_info() if p["user_api"] == "blas"), {})
@@ -196,21 +197,22 @@ def gemm_floor(batch: int, repeats: int = 10) -> float:
 
 def op_breakdown(name: str, batch: int, iterations: int) -> tuple[dict[str, float], float]:
     """Seconds per iteration in each op of backend ``name``, timed inside the training step
-    (wall clock; every call ``backend.kernel`` hands out is wrapped in a timer for the run),
-    and the seconds per iteration of the whole step, over ``iterations`` after 3 warm-up.
+    (wall clock; every function ``backend.kernel`` hands out is wrapped in a timer for the run,
+    named after its reference), and the seconds per iteration of the whole step, over
+    ``iterations`` after 3 warm-up.
     """
     spent: dict[str, float] = defaultdict(float)
     lookup = backend.kernel
 
-    def timed_kernel(op: str) -> Callable:
-        fn = lookup(op)
+    def timed_kernel(reference: Callable, like: Any = None) -> Callable:
+        fn = lookup(reference, like)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent[op] += time.perf_counter() - start
+                spent[reference.__name__] += time.perf_counter() - start
 
         return timed
 
@@ -230,12 +232,11 @@ def op_breakdown(name: str, batch: int, iterations: int) -> tuple[dict[str, floa
 
 
 class MiniganTrainer:
-    """One DCGAN-28 training iteration in minigan, on backend ``name``.
-
-    The loop of ``torch_dcgan.Trainer`` step for step (D step: real batch, then a fresh fake
-    batch, gradients accumulating; G step on fresh noise; Adam(2e-4, (0.5, 0.999))). Noise and
-    the real batch come from ``np.random.default_rng(seed)``, so two trainers with the same seed
-    see the same numbers.
+    """DCGAN-28 trained by :func:`minigan.step.train_step` on backend ``name``: the iteration
+    ``minigan train`` runs (D step on a real batch and a fresh fake batch, gradients
+    accumulating; G step on fresh noise; non-saturating loss; Adam(2e-4, (0.5, 0.999))), the
+    same loop as ``torch_dcgan.Trainer``. The real batch and the noise come from
+    ``np.random.default_rng(seed)``, so two trainers with the same seed see the same numbers.
     """
 
     def __init__(self, name: str, batch: int, seed: int = 0) -> None:
@@ -246,33 +247,20 @@ class MiniganTrainer:
         self.opt_g = optim.Adam(self.G.parameters(), lr=2e-4, betas=betas)
         self.opt_d = optim.Adam(self.D.parameters(), lr=2e-4, betas=betas)
         self.real = self.rng.uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
-        self.ones = np.ones((batch, 1), np.float32)
-        self.zeros = np.zeros((batch, 1), np.float32)
 
-    def noise(self) -> np.ndarray:
-        return self.rng.standard_normal((self.batch, Z_DIM), dtype=np.float32)
+    def noise(self, n: int) -> np.ndarray:
+        """``n`` noise vectors (n, Z_DIM) from the trainer's generator."""
+        return self.rng.standard_normal((n, Z_DIM), dtype=np.float32)
 
     def step(self) -> tuple[float, float]:
-        """One D step and one G step; returns ``(loss_d, loss_g)`` (0-d device arrays on a GPU:
-        the ``cupy`` backend's loss kernel does not wait for the device).
+        """One :func:`~minigan.step.train_step`; returns ``(loss_d, loss_g)`` (0-d device arrays
+        on a GPU: the ``cupy`` backend's loss kernel does not wait for the device).
         """
         with backend.using(self.name):
-            bce = backend.kernel("bce_with_logits")
-            # D step: maximise log D(x) + log(1 - D(G(z)))
-            self.D.zero_grad()
-            loss_real, d_logits = bce(self.D(self.real), self.ones)
-            self.D.backward_params(d_logits)  # images are data: no dx (as in PyTorch)
-            fake = self.G(self.noise())
-            loss_fake, d_logits = bce(self.D(fake), self.zeros)
-            self.D.backward_params(d_logits)
-            self.opt_d.step()
-            # G step: minimise -log D(G(z)) (non-saturating)
-            self.G.zero_grad()
-            self.D.zero_grad()
-            loss_g, d_logits = bce(self.D(self.G(self.noise())), self.ones)
-            self.G.backward_params(self.D.backward(d_logits))  # no gradient for the noise
-            self.opt_g.step()
-        return loss_real + loss_fake, loss_g
+            record = train_step(
+                self.G, self.D, self.opt_g, self.opt_d, self.real, self.noise, "nonsaturating"
+            )
+        return record["loss_D"], record["loss_G"]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -175,13 +175,13 @@ class CupyTrainer(common.MiniganTrainer):
             optim.Adam(opt.params, lr=opt.lr, betas=opt.betas, eps=opt.eps)
             for opt in (self.opt_g, self.opt_d)
         )
-        self.real, self.ones, self.zeros = map(cupy.asarray, (self.real, self.ones, self.zeros))
+        self.real = cupy.asarray(self.real)
         self.z = cupy.asarray(self.rng.standard_normal((2, batch, common.Z_DIM), np.float32))
         self._noise = itertools.cycle(self.z)
 
-    def noise(self) -> Any:
-        """``z[0]`` and ``z[1]`` in turn: ``MiniganTrainer.step`` asks for the D step's noise,
-        then the G step's.
+    def noise(self, n: int) -> Any:
+        """``z[0]`` and ``z[1]`` in turn (each (batch, Z_DIM)): the step asks for the D step's
+        noise, then the G step's.
         """
         return next(self._noise)
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch_dcgan
 
-from minigan.checkpoint import TrainConfig
+from minigan.config import TrainConfig
 from minigan.data import BatchIterator, load_dataset
 from minigan.train import Trainer
 from minigan.viz import save_image_grid

@@ -1,17 +1,31 @@
-"""Which kernels run: one place, so that layers never branch on the backend.
+"""Which kernel runs an op: one place, so that layers never branch on the backend.
 
-Layers ask :func:`kernel` for an op by name (``"conv2d_forward"``, ``"adam_update"``, ...). The
-``numpy`` backend answers with the reference implementations in :mod:`minigan.functional` (and
-the optimizers); another backend overrides the ops it has fast kernels for and falls back to the
-reference for the rest. Backends are chosen by :func:`use`, :func:`using` (a context manager), or
-``$MINIGAN_BACKEND``; their packages are imported only then, so ``import minigan`` needs NumPy
-alone.
+A layer names the reference function of its math and passes an array of the call;
+:func:`kernel` answers with the implementation to run::
 
+    y, cache = backend.kernel(F.conv2d_forward, x)(x, W, b, stride, padding)
+
+so go-to-definition from the layer lands on the derivation in :mod:`minigan.functional`.
+
+- **The array decides the device.** A CuPy array runs the ``numba.cuda`` kernels of
+  :mod:`minigan.kernels.cuda` (CuPy's ``get_array_module`` idea); a NumPy array runs on the host.
+- **The backend switch picks the host kernels**: ``numpy`` (the references themselves) or
+  ``numba`` (:mod:`minigan.kernels.numba`), by :func:`use`, :func:`using` (a context manager)
+  or ``$MINIGAN_BACKEND``. ``cupy`` is accepted too: the host kernels stay the references, and
+  :class:`minigan.train.Trainer` places its models on the GPU.
+
+A kernel set is a table ``KERNELS`` from reference function to fast function; an op missing from
+it runs the reference (on purpose, where the reference measured as fast). Kernel packages are
+imported on first use only, so ``import minigan`` needs NumPy alone. Choosing a backend changes
+no process-wide setting (threads, allocator): :mod:`minigan.tuning` does that, on request.
+
+>>> import numpy as np
 >>> import minigan.backend as backend
+>>> from minigan import functional as F
 >>> backend.current()
 'numpy'
->>> backend.kernel("linear_forward").__module__
-'minigan.functional.dense'
+>>> backend.kernel(F.linear_forward, np.zeros(2)) is F.linear_forward
+True
 """
 
 from __future__ import annotations
@@ -23,15 +37,18 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-# backend -> (packages it needs, the extra that installs them, module that registers its kernels)
+import numpy as np
+
+# backend -> (packages it needs, the extra that installs them, package holding its KERNELS)
 BACKENDS: dict[str, tuple[tuple[str, ...], str, str | None]] = {
     "numpy": ((), "", None),
-    "numba": (("numba",), "numba", "minigan.kernels.numba_cpu"),
+    "numba": (("numba",), "numba", "minigan.kernels.numba"),
     "cupy": (("cupy", "numba"), "cuda", "minigan.kernels.cuda"),
 }
+#: The backend whose kernels run on CuPy arrays, whatever the host backend.
+DEVICE_BACKEND = "cupy"
 
-_kernels: dict[str, dict[str, Callable]] = {name: {} for name in BACKENDS}
-_reference: dict[str, Callable] = {}
+_tables: dict[str, dict[Callable, Callable]] = {}
 _active: str | None = None
 
 
@@ -39,43 +56,46 @@ class BackendUnavailableError(ImportError):
     """A backend was asked for whose packages are not installed."""
 
 
-def register(backend: str, op: str, fn: Callable) -> None:
-    """Make ``fn`` the implementation of ``op`` on ``backend`` (called by kernel modules)."""
-    _kernels[backend][op] = fn
+def _missing(name: str) -> list[str]:
+    return [p for p in BACKENDS[name][0] if importlib.util.find_spec(p) is None]
 
 
-def _load_reference() -> None:
-    from minigan import functional, losses, optim
+def _check(name: str) -> None:
+    """A clear error for an unknown backend or one whose packages are missing."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)}")
+    missing = _missing(name)
+    if missing:
+        raise BackendUnavailableError(
+            f"backend {name!r} needs {', '.join(missing)}, which is not installed: "
+            f"pip install 'minigan[{BACKENDS[name][1]}]'"
+        )
 
-    for name in functional.__all__:
-        _reference[name] = getattr(functional, name)
-    _reference["adam_update"] = optim.adam_update
-    _reference["bce_with_logits"] = losses.bce_with_logits
+
+def table(name: str) -> dict[Callable, Callable]:
+    """Backend ``name``'s kernels by reference function (imports its package the first time)."""
+    if name not in _tables:
+        _check(name)
+        module = BACKENDS[name][2]
+        _tables[name] = {} if module is None else importlib.import_module(module).KERNELS
+    return _tables[name]
 
 
 def use(name: str) -> None:
-    """Select the backend for every layer from now on.
+    """Select the host backend from now on (``numpy``, ``numba``, or ``cupy``: see above).
 
     Raises ``ValueError`` for an unknown name and :class:`BackendUnavailableError`, naming the
     extra to install, when the backend's packages are missing.
     """
     global _active
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)}")
-    packages, extra, module = BACKENDS[name]
-    missing = [p for p in packages if importlib.util.find_spec(p) is None]
-    if missing:
-        raise BackendUnavailableError(
-            f"backend {name!r} needs {', '.join(missing)}, which is not installed: "
-            f"pip install 'minigan[{extra}]'"
-        )
-    if module is not None:
-        importlib.import_module(module)
+    _check(name)
+    if name != DEVICE_BACKEND:
+        table(name)  # import the kernels now: a broken install fails here, not mid-step
     _active = name
 
 
 def current() -> str:
-    """The active backend's name (``$MINIGAN_BACKEND`` on first use, else ``numpy``)."""
+    """The selected backend's name (``$MINIGAN_BACKEND`` on first use, else ``numpy``)."""
     if _active is None:
         use(os.environ.get("MINIGAN_BACKEND", "numpy") or "numpy")
     return _active  # type: ignore[return-value]
@@ -83,11 +103,7 @@ def current() -> str:
 
 def available() -> list[str]:
     """Backends whose packages are installed."""
-    return [
-        name
-        for name, (packages, _, _) in BACKENDS.items()
-        if all(importlib.util.find_spec(p) is not None for p in packages)
-    ]
+    return [name for name in BACKENDS if not _missing(name)]
 
 
 @contextlib.contextmanager
@@ -101,23 +117,20 @@ def using(name: str) -> Iterator[None]:
         use(previous)
 
 
-def kernel(op: str) -> Callable:
-    """The active backend's implementation of ``op``, else the NumPy reference."""
-    if not _reference:
-        _load_reference()
-    fast = _kernels[current()].get(op)
-    if fast is not None:
-        return fast
-    try:
-        return _reference[op]
-    except KeyError:
-        raise KeyError(f"no op named {op!r}; known ops: {sorted(_reference)}") from None
+def kernel(reference: Callable, like: Any = None) -> Callable:
+    """The implementation of ``reference`` to run on arrays like ``like``.
+
+    A CuPy ``like`` gets the CUDA kernel; anything else the selected host backend's kernel;
+    either falls back to ``reference`` itself when its backend has no kernel for it.
+    """
+    if device_of(like) == DEVICE_BACKEND:
+        return table(DEVICE_BACKEND).get(reference, reference)
+    host = current()
+    return reference if host == DEVICE_BACKEND else table(host).get(reference, reference)
 
 
 def device_of(a: Any) -> str | None:
     """``"numpy"`` for a NumPy array, ``"cupy"`` for a CuPy array, else None (cupy not imported)."""
-    import numpy as np
-
     if isinstance(a, np.ndarray):
         return "numpy"
     return "cupy" if type(a).__module__.split(".")[0] == "cupy" else None
@@ -136,9 +149,8 @@ def to_device(a: Any, device: str) -> Any:
         return to_numpy(a)
     if device != "cupy":
         raise ValueError(f"unknown device {device!r}; choose 'numpy' or 'cupy'")
-    extra = BACKENDS["cupy"][1]
     if importlib.util.find_spec("cupy") is None:
         raise BackendUnavailableError(
-            f"moving to the GPU needs cupy: pip install 'minigan[{extra}]'"
+            f"moving to the GPU needs cupy: pip install 'minigan[{BACKENDS['cupy'][1]}]'"
         )
     return importlib.import_module("cupy").asarray(a)

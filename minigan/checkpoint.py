@@ -7,9 +7,11 @@ A run directory ``RUN_DIR`` holds one checkpoint, ``RUN_DIR/checkpoint/``::
     loader.safetensors                  the current epoch's data order (int64)
     state.json                          iteration, epoch, position in the epoch, loader
                                         position and the random generators' states
-    config.json                         what was trained: a :class:`TrainConfig`
+    config.json                         what was trained: a :class:`minigan.config.TrainConfig`
 
-Nothing here unpickles anything, so a checkpoint from a stranger cannot run code.
+This module only reads and writes those files; what goes into them comes from
+:meth:`minigan.train.Trainer.state_dict`. Nothing here unpickles anything, so a checkpoint from
+a stranger cannot run code.
 
 **Atomicity.** :func:`save_checkpoint` writes every file into a fresh ``checkpoint.tmp-XXXX``
 inside ``RUN_DIR``, fsyncs it, renames the previous ``checkpoint`` to ``checkpoint.old``, renames
@@ -32,37 +34,26 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from minigan.losses import GENERATOR_LOSSES
-from minigan.models import MODELS
-from minigan.nn.module import Module
-from minigan.optim import Optimizer
 from minigan.serialization import load_file, save_file
-
-if TYPE_CHECKING:
-    from minigan.train import Trainer
 
 __all__ = [
     "CHECKPOINT_DIR",
     "PARTS",
-    "RESUMABLE",
     "Checkpoint",
     "CheckpointError",
-    "TrainConfig",
     "find_checkpoint",
     "get_rng_state",
     "load_checkpoint",
     "load_module_state",
     "read_config",
-    "restore",
     "save_checkpoint",
     "set_rng_state",
-    "snapshot",
 ]
 
 CHECKPOINT_DIR = "checkpoint"
@@ -74,95 +65,6 @@ _TMP_PREFIX = CHECKPOINT_DIR + ".tmp-"
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not fit the model it is loaded into."""
-
-
-#: Fields that a resumed run may change (all others must match the checkpoint's config.json).
-RESUMABLE = frozenset({"epochs"})
-_ARCHITECTURE = ("model", "z_dim", "dtype")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """What a run trains, saved as ``config.json``; a resumed run must match all but ``epochs``.
-
-    ``data`` is ``"fashion-mnist"``, ``"mnist"``, a directory of IDX files,
-    :data:`minigan.train.FAKE_DATA`, or a label for images given to
-    :class:`minigan.train.Trainer` directly. Invalid values raise ``ValueError`` listing each.
-    """
-
-    data: str = "fashion-mnist"
-    model: str = "dcgan28"
-    z_dim: int = 100
-    epochs: int = 1
-    batch: int = 64
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    loss: str = "nonsaturating"
-    seed: int = 0
-    dtype: str = "float32"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "betas", tuple(self.betas))
-
-        def count(value: object, low: int) -> bool:
-            return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-        checks = [
-            (self.model in MODELS, f"model must be one of {MODELS}, got {self.model!r}"),
-            (self.loss in GENERATOR_LOSSES, f"loss must be one of {GENERATOR_LOSSES}, got {self.loss!r}"),
-            (self.dtype in ("float32", "float64"), f"dtype must be float32 or float64, got {self.dtype!r}"),
-            (isinstance(self.lr, int | float) and 0 < self.lr < float("inf"), f"lr must be positive, got {self.lr!r}"),
-            (len(self.betas) == 2 and all(isinstance(b, int | float) and 0 <= b < 1 for b in self.betas),
-             f"betas must be two numbers in [0, 1), got {self.betas!r}"),
-            (count(self.seed, 0), f"seed must be a non-negative integer, got {self.seed!r}"),
-        ] + [
-            (count(getattr(self, name), 1), f"{name} must be a positive integer, got {getattr(self, name)!r}")
-            for name in ("z_dim", "epochs", "batch")
-        ]  # fmt: skip
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise ValueError("TrainConfig: " + "; ".join(problems))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object of ``config.json``."""
-        return {**asdict(self), "betas": list(self.betas)}
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any], source: str = "config") -> TrainConfig:
-        """Rebuild a config from :meth:`to_dict`; a clear ``CheckpointError`` if it is not one."""
-        names = {f.name for f in fields(cls)}
-        if set(values) != names:
-            raise CheckpointError(
-                f"{source}: expected the keys {sorted(names)}, found {sorted(values)}"
-            )
-        try:
-            return cls(**values)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{source}: {exc}") from None
-
-    def resumed_with(self, changes: Mapping[str, Any], run_dir: object) -> TrainConfig:
-        """This (saved) config with ``changes`` that a resumed run may make (``epochs``); any
-        other change is refused with a :class:`CheckpointError` naming it."""
-        conflicts = [
-            f"{name} {value!r} (the checkpoint has {getattr(self, name)!r})"
-            for name, value in changes.items()
-            if name not in RESUMABLE and value != getattr(self, name)
-        ]
-        if conflicts:
-            raise CheckpointError(
-                f"cannot resume {run_dir} with {'; '.join(conflicts)}: a resumed run keeps its "
-                "configuration (only epochs may change); start a new run with another --out"
-            )
-        return replace(self, **{k: v for k, v in changes.items() if k in RESUMABLE})
-
-    def conflicts(self, other: TrainConfig) -> list[str]:
-        """How ``other`` differs from this config, architecture first, ignoring ``epochs``."""
-        names = [*_ARCHITECTURE, *(f.name for f in fields(self))]
-        return [
-            f"{name} {getattr(self, name)!r} vs {getattr(other, name)!r}"
-            for name in dict.fromkeys(names)
-            if name not in RESUMABLE and getattr(self, name) != getattr(other, name)
-        ]
 
 
 @dataclass
@@ -264,9 +166,7 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _read_json(find_checkpoint(path) / "config.json")
 
 
-def load_module_state(
-    target: Module | Optimizer, tensors: Mapping[str, np.ndarray], what: str
-) -> None:
+def load_module_state(target: Any, tensors: Mapping[str, np.ndarray], what: str) -> None:
     """``target.load_state_dict(tensors)`` for a module or an optimizer, turning a key or shape
     mismatch into a :class:`CheckpointError` that starts with ``what`` (e.g.
     ``"G.safetensors does not fit a dcgan28 generator"``).
@@ -324,50 +224,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def snapshot(
-    trainer: Trainer,
-) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any], dict[str, Any]]:
-    """``(tensors, state, config)`` of a :class:`~minigan.train.Trainer`, for
-    :func:`save_checkpoint`: its networks, optimizers, data order (``loader``), and in
-    ``state.json`` the iteration, the position in the data and the random generators' states."""
-    loader = trainer.loader.state_dict()
-    tensors = {"G": trainer.G.state_dict(), "D": trainer.D.state_dict()}
-    tensors |= {"opt_G": trainer.opt_G.state_dict(), "opt_D": trainer.opt_D.state_dict()}
-    tensors["loader"] = {"order": loader["order"]}
-    steps = len(trainer.loader)
-    state = {
-        "iteration": trainer.iteration,
-        "epoch": trainer.iteration // steps,  # epochs completed
-        "position": trainer.iteration % steps,  # iterations into the next one
-        "loader": {"epoch": loader["epoch"], "position": loader["position"]},
-        "rng": {"data": get_rng_state(trainer.data_rng), "noise": get_rng_state(trainer.noise_rng)},
-    }
-    return tensors, state, trainer.config.to_dict()
-
-
-def restore(trainer: Trainer, path: str | os.PathLike[str] | Checkpoint) -> int:
-    """Load a checkpoint into a :class:`~minigan.train.Trainer` built with the same
-    configuration (else a :class:`CheckpointError` naming each mismatch, architecture first);
-    returns the checkpoint's iteration."""
-    ckpt = path if isinstance(path, Checkpoint) else load_checkpoint(path)
-    saved = TrainConfig.from_dict(ckpt.config, str(ckpt.path / "config.json"))
-    mismatch = saved.conflicts(trainer.config)
-    if mismatch:
-        raise CheckpointError(
-            f"{ckpt.path} does not fit this trainer: {'; '.join(mismatch)} (checkpoint vs trainer)"
-        )
-    targets = {"G": trainer.G, "D": trainer.D, "opt_G": trainer.opt_G, "opt_D": trainer.opt_D}
-    for part, target in targets.items():
-        what = f"{ckpt.path / part}.safetensors does not fit {trainer.config.model}"
-        load_module_state(target, ckpt.tensors[part], what)
-    try:
-        set_rng_state(trainer.data_rng, ckpt.state["rng"]["data"])
-        set_rng_state(trainer.noise_rng, ckpt.state["rng"]["noise"])
-        trainer.loader.load_state_dict({**ckpt.state["loader"], **ckpt.tensors["loader"]})
-        return int(ckpt.state["iteration"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(
-            f"{ckpt.path}: state.json or loader.safetensors does not fit ({exc})"
-        ) from None

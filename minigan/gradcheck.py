@@ -258,18 +258,3 @@ def format_table(reports: list[GradcheckReport]) -> str:
         verdict = "pass" if rep.passed else f"FAIL (> {rep.tolerance:g})"
         rows.append(f"| {rep.name} | {rep.shapes} | {rep.max_error:.2e} | {verdict} |")
     return "\n".join(rows)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed for shapes and values (default 0)"
-    )
-
-
-def run(args) -> int:
-    """``minigan gradcheck``: print the table; exit status 1 if any check fails."""
-    reports = suite(args.seed)
-    print(format_table(reports))
-    failed = [rep.name for rep in reports if not rep.passed]
-    print(f"\n{len(reports) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0

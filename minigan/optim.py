@@ -5,12 +5,8 @@ backward passes never touch weights.
 with momentum :math:`\mu`, :math:`b_1 = g`, :math:`b_t = \mu b_{t-1} + g`; then
 :math:`w \leftarrow w - \eta\, b_t` (or :math:`w - \eta g` without momentum).
 
-**Adam** (Kingma & Ba, bias-corrected, as PyTorch computes it): at step :math:`t` (counted from 1,
-incremented before use),
-
-.. math::
-    m_t = \beta_1 m_{t-1} + (1-\beta_1) g, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g^2, \quad
-    w \leftarrow w - \frac{\eta}{1-\beta_1^t}\, \frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}.
+**Adam**: the update of :func:`minigan.functional.adam.adam_update` (bias-corrected, as
+PyTorch computes it; the derivation is there), one call per parameter through the backend.
 
 >>> import numpy as np
 >>> from minigan.nn import Parameter
@@ -22,12 +18,12 @@ array([0.9], dtype=float32)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import numpy as np
 
 from minigan import backend
+from minigan.functional.adam import adam_update
 from minigan.nn.module import Parameter
 
 
@@ -129,36 +125,6 @@ class SGD(Optimizer):
         self.t = int(state["step"])
 
 
-def adam_step_factors(lr: float, beta1: float, beta2: float, t: int) -> tuple[float, float]:
-    """Adam's bias corrections at step ``t`` as two scalars shared by every implementation:
-    ``(lr / (1 - beta1**t), 1 / sqrt(1 - beta2**t))``.
-    """
-    return lr / (1 - beta1**t), 1 / math.sqrt(1 - beta2**t)
-
-
-def adam_update(
-    w: np.ndarray,
-    g: np.ndarray,
-    m: np.ndarray,
-    v: np.ndarray,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    t: int,
-) -> None:
-    """One bias-corrected Adam update of ``w``, ``m`` and ``v`` **in place** (the NumPy
-    reference of the fused kernels). The scalar factors are Python floats, so float32 arrays
-    stay float32.
-    """
-    m *= beta1
-    m += (1 - beta1) * g
-    v *= beta2
-    v += (1 - beta2) * (g * g)
-    step_size, inv_sqrt_bc2 = adam_step_factors(lr, beta1, beta2, t)
-    w -= step_size * (m / (np.sqrt(v) * inv_sqrt_bc2 + eps))
-
-
 class Adam(Optimizer):
     """Adam with bias correction; ``m``, ``v`` per parameter and the step ``t`` shared."""
 
@@ -180,8 +146,8 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         self.t += 1
-        update = backend.kernel("adam_update")
         for p, m, v in zip(self.params, self.m, self.v):
+            update = backend.kernel(adam_update, p.data)
             update(p.data, p.grad, m, v, self.lr, *self.betas, self.eps, self.t)
 
     def state_dict(self) -> dict[str, np.ndarray]:

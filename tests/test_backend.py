@@ -1,16 +1,22 @@
-"""``minigan.backend``: choosing a backend, the environment variable, errors, and fallback."""
+"""``minigan.backend``: kernels found from their reference functions, the array deciding the
+device, choosing the host backend, the environment variable, errors and fallback."""
 
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
-from minigan import backend, functional, optim
+from minigan import backend
+from minigan import functional as F
 
 needs_numba = pytest.mark.skipif(
     importlib.util.find_spec("numba") is None, reason="numba is not installed"
 )
+HOST = np.zeros(2, np.float32)
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +28,9 @@ def fresh_backend(monkeypatch):
 
 def test_default_is_numpy_reference():
     assert backend.current() == "numpy"
-    assert backend.kernel("conv2d_forward") is functional.conv2d_forward
-    assert backend.kernel("adam_update") is optim.adam_update
+    assert backend.kernel(F.conv2d_forward, HOST) is F.conv2d_forward
+    assert backend.kernel(F.adam_update, HOST) is F.adam_update
+    assert backend.kernel(F.bce_with_logits) is F.bce_with_logits  # no array: the host's
 
 
 def test_environment_variable_chooses(monkeypatch):
@@ -33,9 +40,11 @@ def test_environment_variable_chooses(monkeypatch):
 
 @needs_numba
 def test_environment_variable_numba(monkeypatch):
+    from minigan.kernels.numba import KERNELS
+
     monkeypatch.setenv("MINIGAN_BACKEND", "numba")
     assert backend.current() == "numba"
-    assert backend.kernel("conv2d_forward").__module__ == "minigan.kernels.conv"
+    assert backend.kernel(F.conv2d_forward, HOST) is KERNELS[F.conv2d_forward]
 
 
 def test_unknown_backend_is_a_clear_error(monkeypatch):
@@ -54,6 +63,7 @@ def test_missing_package_names_the_extra(monkeypatch, name, extra):
         "find_spec",
         lambda pkg, *a: None if pkg in ("numba", "cupy") else real_find_spec(pkg, *a),
     )
+    monkeypatch.setattr(backend, "_tables", {})
     with pytest.raises(backend.BackendUnavailableError, match=rf"minigan\[{extra}\]"):
         backend.use(name)
     assert name not in backend.available()
@@ -71,19 +81,60 @@ def test_use_and_using_restore():
 
 
 @needs_numba
-def test_unregistered_ops_fall_back_to_the_reference(monkeypatch):
-    from minigan.kernels import numba_cpu
+def test_ops_without_a_fast_kernel_run_the_reference(monkeypatch):
+    from minigan.kernels.numba import KERNELS
 
     with backend.using("numba"):
-        assert backend.kernel("linear_forward") is functional.linear_forward
-        assert backend.kernel("tanh_forward") is functional.tanh_forward
-        for op, fn in numba_cpu.OPS.items():
-            assert backend.kernel(op) is fn
-        monkeypatch.setitem(backend._kernels["numba"], "sigmoid", len)
-        assert backend.kernel("sigmoid") is len
-    assert backend.kernel("sigmoid") is functional.sigmoid
+        assert backend.kernel(F.linear_forward, HOST) is F.linear_forward
+        assert backend.kernel(F.tanh_forward, HOST) is F.tanh_forward
+        for reference, fast in KERNELS.items():
+            assert backend.kernel(reference, HOST) is fast
+        monkeypatch.setitem(KERNELS, F.sigmoid, len)
+        assert backend.kernel(F.sigmoid, HOST) is len
+    assert backend.kernel(F.sigmoid, HOST) is F.sigmoid
 
 
-def test_unknown_op_lists_the_known_ones():
-    with pytest.raises(KeyError, match="no op named 'conv3d_forward'"):
-        backend.kernel("conv3d_forward")
+class FakeDeviceArray:
+    """Stands for a CuPy array: ``device_of`` reads the class's module."""
+
+
+FakeDeviceArray.__module__ = "cupy._core.core"
+
+
+def test_the_array_decides_the_device(monkeypatch):
+    """A CuPy array gets the CUDA table whatever the host backend; host arrays never do."""
+    device_relu = object()
+    monkeypatch.setitem(backend._tables, "cupy", {F.relu_forward: device_relu})
+    assert backend.device_of(FakeDeviceArray()) == "cupy"
+    assert backend.kernel(F.relu_forward, FakeDeviceArray()) is device_relu
+    assert backend.kernel(F.tanh_forward, FakeDeviceArray()) is F.tanh_forward  # generic
+    assert backend.kernel(F.relu_forward, HOST) is F.relu_forward
+    monkeypatch.setattr(backend, "_active", "cupy")  # cupy chosen: host arrays, references
+    assert backend.kernel(F.relu_forward, HOST) is F.relu_forward
+
+
+@needs_numba
+def test_choosing_numba_changes_nothing_process_wide():
+    """Selecting the numba backend leaves Numba's threading layer (and the allocator) alone;
+    :func:`minigan.tuning.tune_process` is the opt-in that sets it."""
+    code = """
+import numba
+before = numba.config.THREADING_LAYER
+import minigan
+minigan.use("numba")
+assert numba.config.THREADING_LAYER == before, numba.config.THREADING_LAYER
+from minigan import tuning
+assert "numba threading layer workqueue" in tuning.tune_process("numba")
+assert numba.config.THREADING_LAYER == "workqueue"
+"""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_THREADING_LAYER"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_import_minigan_needs_numpy_alone():
+    code = (
+        "import sys, minigan; heavy = {'numba', 'cupy', 'matplotlib', 'scipy', 'torch', 'PIL'}; "
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -11,11 +11,11 @@ import pytest
 from minigan import checkpoint as ckpt_module
 from minigan.checkpoint import (
     CheckpointError,
-    TrainConfig,
     find_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
+from minigan.config import TrainConfig
 from minigan.sampling import load_generator
 from minigan.train import Trainer
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minigan.checkpoint import TrainConfig
 from minigan.cli import main
+from minigan.config import TrainConfig
 from minigan.sampling import generate, load_generator, sample
 from minigan.train import Trainer
 

@@ -14,7 +14,8 @@ from minigan.data import write_idx
 from minigan.models import build
 from minigan.optim import Adam
 from minigan.progress import ProgressBar, format_duration, read_metrics
-from minigan.train import TrainConfig, Trainer, train_step
+from minigan.step import as_floats, train_step
+from minigan.train import TrainConfig, Trainer
 
 
 def make_data(directory, n=32, seed=0):
@@ -49,9 +50,10 @@ def without_seconds(records):
 
 # ---- the loop body -------------------------------------------------------------------------------
 def test_train_step_runs_each_phase_in_order():
-    """D: forward(real), backward, forward(fake), backward, step, both backwards without the
-    image gradient (``backward_params``); G is never backpropagated in the D step; then G:
-    forward, D forward, D backward (with it), G backward (without the noise's), step."""
+    """D step: G makes the fakes, D forward on the real then the fake batch, a backward for each
+    without the image gradient (``backward_params``), step; G is never backpropagated in the D
+    step; then G: forward, D forward, D backward (with it), G backward (without the noise's),
+    step."""
     rng = np.random.default_rng(0)
     G, D = build("mlp", z_dim=4, rng=rng)
     opt_G, opt_D = Adam(G.parameters(), 2e-4), Adam(D.parameters(), 2e-4)
@@ -73,9 +75,10 @@ def test_train_step_runs_each_phase_in_order():
     spy(opt_D, "step", "opt_D.step")
     spy(opt_G, "step", "opt_G.step")
     real = rng.uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32)
-    metrics = train_step(G, D, opt_G, opt_D, real, rng, z_dim=4)
+    noise = lambda n: rng.standard_normal((n, 4), dtype=np.float32)  # noqa: E731
+    metrics = as_floats(train_step(G, D, opt_G, opt_D, real, noise))
     assert events == [
-        "D.forward", "D.backward_params", "G.forward", "D.forward", "D.backward_params",
+        "G.forward", "D.forward", "D.forward", "D.backward_params", "D.backward_params",
         "opt_D.step", "G.forward", "D.forward", "D.backward", "G.backward_params", "opt_G.step",
     ]  # fmt: skip
     assert set(metrics) == {"loss_D", "loss_G", "D_x", "D_G_z"}

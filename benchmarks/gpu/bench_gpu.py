@@ -20,7 +20,8 @@ import cupy
 import numpy as np
 
 import minigan
-from minigan.kernels import cuda as glue
+from minigan import backend
+from minigan import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared helpers
 import common
@@ -48,25 +49,32 @@ def kernel_rows(batch: int, repeats: int, bandwidth: float) -> list[tuple[str, f
     x64, g64 = arr(batch, 64, 14, 14), arr(64)
     x1d = arr(batch, 6272)
     rm, rv = cupy.zeros(64, cupy.float32), cupy.ones(64, cupy.float32)
-    _, cache = glue.batchnorm_forward(x64, g64, g64, rm, rv, True, 0.1, 1e-5)
+
+    ops = (
+        F.leaky_relu_forward, F.relu_backward, F.tanh_forward, F.batchnorm_forward,
+        F.batchnorm_backward, F.im2col, F.col2im, F.adam_update, F.bce_with_logits,
+    )  # fmt: skip
+    gpu = {op: backend.kernel(op, x64) for op in ops}  # what runs on CuPy arrays, looked up once
+    assert all(gpu[op] is not op for op in ops), "an op without a CUDA kernel"
+    _, cache = gpu[F.batchnorm_forward](x64, g64, g64, rm, rv, True, 0.1, 1e-5)
     w = arr(6272 * 100)
     cols = arr(batch, 7, 7, 64, 4, 4)
     logits = arr(batch, 1)
     t = cupy.ones_like(logits)
-    y_ref, _ = minigan.functional.leaky_relu_forward(cupy.asnumpy(x64), 0.2)
-    assert np.allclose(cupy.asnumpy(glue.leaky_relu_forward(x64, 0.2)[0]), y_ref)
+    y_ref, _ = F.leaky_relu_forward(cupy.asnumpy(x64), 0.2)
+    assert np.allclose(cupy.asnumpy(gpu[F.leaky_relu_forward](x64, 0.2)[0]), y_ref)
     n = x64.size
     cases = [  # name, call, bytes moved
-        ("leaky_relu fwd (64ch 14x14)", lambda: glue.leaky_relu_forward(x64, 0.2), n * (2 * FLOAT + 1)),
-        ("relu bwd (64ch 14x14)", lambda: glue.relu_backward(x64, x64), 3 * n * FLOAT),
-        ("tanh fwd (6272)", lambda: glue.tanh_forward(x1d), 2 * x1d.size * FLOAT),
-        ("batchnorm2d fwd (64ch)", lambda: glue.batchnorm_forward(x64, g64, g64, rm, rv, True, 0.1, 1e-5), 5 * n * FLOAT),
-        ("batchnorm2d bwd (64ch)", lambda: glue.batchnorm_backward(x64, cache), 4 * n * FLOAT),
-        ("batchnorm1d fwd (6272ch)", lambda: glue.batchnorm_forward(x1d, arr(6272), arr(6272), cupy.zeros(6272, cupy.float32), cupy.ones(6272, cupy.float32), True, 0.1, 1e-5), 5 * x1d.size * FLOAT),
-        ("im2col (64ch 14x14, k4 s2 p1)", lambda: glue.im2col(x64, 4, 4, 2, 1), (n + cols.size) * FLOAT),
-        ("col2im (64ch 7x7 -> 14x14)", lambda: glue.col2im(cols, (batch, 64, 14, 14), 2, 1), (cols.size + n) * FLOAT),
-        ("adam (627k weights)", lambda: glue.adam_update(w, w, w.copy(), cupy.abs(w), 2e-4, 0.5, 0.999, 1e-8, 10), 7 * w.size * FLOAT),
-        ("bce_with_logits", lambda: glue.bce_with_logits(logits, t), 3 * logits.size * FLOAT),
+        ("leaky_relu fwd (64ch 14x14)", lambda: gpu[F.leaky_relu_forward](x64, 0.2), n * (2 * FLOAT + 1)),
+        ("relu bwd (64ch 14x14)", lambda: gpu[F.relu_backward](x64, x64), 3 * n * FLOAT),
+        ("tanh fwd (6272)", lambda: gpu[F.tanh_forward](x1d), 2 * x1d.size * FLOAT),
+        ("batchnorm2d fwd (64ch)", lambda: gpu[F.batchnorm_forward](x64, g64, g64, rm, rv, True, 0.1, 1e-5), 5 * n * FLOAT),
+        ("batchnorm2d bwd (64ch)", lambda: gpu[F.batchnorm_backward](x64, cache), 4 * n * FLOAT),
+        ("batchnorm1d fwd (6272ch)", lambda: gpu[F.batchnorm_forward](x1d, arr(6272), arr(6272), cupy.zeros(6272, cupy.float32), cupy.ones(6272, cupy.float32), True, 0.1, 1e-5), 5 * x1d.size * FLOAT),
+        ("im2col (64ch 14x14, k4 s2 p1)", lambda: gpu[F.im2col](x64, 4, 4, 2, 1), (n + cols.size) * FLOAT),
+        ("col2im (64ch 7x7 -> 14x14)", lambda: gpu[F.col2im](cols, (batch, 64, 14, 14), 2, 1), (cols.size + n) * FLOAT),
+        ("adam (627k weights)", lambda: gpu[F.adam_update](w, w, w.copy(), cupy.abs(w), 2e-4, 0.5, 0.999, 1e-8, 10), 7 * w.size * FLOAT),
+        ("bce_with_logits", lambda: gpu[F.bce_with_logits](logits, t), 3 * logits.size * FLOAT),
     ]  # fmt: skip
     rows = []
     for name, call, nbytes in cases:

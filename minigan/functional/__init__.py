@@ -1,6 +1,8 @@
-"""Pure math: one file per op family, ``*_forward(...) -> (y, cache)``, ``*_backward(dy, cache)``.
+"""Pure math: one file per op family, ``*_forward(...) -> (y, cache)``, ``*_backward(dy, cache)``,
+the losses and the Adam update.
 
-These are the NumPy reference implementations; faster kernels elsewhere are tested against them.
+These are the NumPy reference implementations, with the derivations in their docstrings; the
+kernels of :mod:`minigan.kernels` are faster versions of them, tested against them.
 """
 
 from minigan.functional.activations import (
@@ -17,6 +19,7 @@ from minigan.functional.activations import (
     tanh_backward,
     tanh_forward,
 )
+from minigan.functional.adam import adam_step_factors, adam_update
 from minigan.functional.batchnorm import batchnorm_backward, batchnorm_forward
 from minigan.functional.conv import (
     col2im,
@@ -29,10 +32,15 @@ from minigan.functional.conv import (
     im2col,
 )
 from minigan.functional.dense import linear_backward, linear_forward
+from minigan.functional.losses import bce, bce_with_logits, softmax_cross_entropy, softplus
 
 __all__ = [
+    "adam_step_factors",
+    "adam_update",
     "batchnorm_backward",
     "batchnorm_forward",
+    "bce",
+    "bce_with_logits",
     "col2im",
     "conv2d_backward",
     "conv2d_forward",
@@ -53,6 +61,8 @@ __all__ = [
     "sigmoid",
     "sigmoid_backward",
     "sigmoid_forward",
+    "softmax_cross_entropy",
+    "softplus",
     "tanh_backward",
     "tanh_forward",
 ]

@@ -1,19 +1,21 @@
 r"""Elementwise activations and Dropout. Every array keeps the shape and dtype of ``x``.
 
-Each backward multiplies ``dy`` by the local derivative, written in terms of what the cache keeps:
+Each backward multiplies ``dy`` by the local derivative, written in terms of what the cache keeps
+(``positive = x > 0``; ``mask`` is 0 with probability ``p``, else ``1 / (1 - p)``):
 
-==============  ==========================================  ====================================
-op              forward                                     backward (``dx``)
-==============  ==========================================  ====================================
-ReLU            :math:`y = \max(x, 0)`                      :math:`dy \cdot [y > 0]`
-LeakyReLU(a)    :math:`y = x` if :math:`x > 0` else ax      :math:`dy \cdot (1` if x > 0 else a)
-Tanh            :math:`y = \tanh x`                         :math:`dy \cdot (1 - y^2)`
-Sigmoid         :math:`y = 1 / (1 + e^{-x})`                :math:`dy \cdot y (1 - y)`
-Dropout(p)      :math:`y = x \cdot m`, :math:`m \in \{0, \tfrac{1}{1-p}\}`   :math:`dy \cdot m`
-==============  ==========================================  ====================================
+================  =============================  ============  ===================================
+op                forward ``y``                  cache         backward ``dx``
+================  =============================  ============  ===================================
+ReLU              :math:`\max(x, 0)`             ``y``         ``dy * (y > 0)``
+LeakyReLU(slope)  ``x if x > 0 else slope * x``  ``positive``  ``dy * (1 if positive else slope)``
+Tanh              :math:`\tanh x`                ``y``         ``dy * (1 - y**2)``
+Sigmoid           :math:`1 / (1 + e^{-x})`       ``y``         ``dy * y * (1 - y)``
+Dropout(p)        ``x * mask``                   ``mask``      ``dy * mask``
+================  =============================  ============  ===================================
 
-Tanh and Sigmoid keep their output, since the derivative is cheapest in terms of it; ReLU keeps its
-output too, LeakyReLU the sign mask of its input.
+The derivatives: :math:`\tanh' = 1 - \tanh^2 = 1 - y^2` and :math:`\sigma' = \sigma (1 - \sigma) =
+y (1 - y)`, so Tanh and Sigmoid keep their output, in terms of which the derivative is cheapest;
+ReLU keeps its output too (``y > 0`` exactly where ``x > 0``), LeakyReLU the sign mask of its input.
 
 >>> import numpy as np
 >>> y, cache = leaky_relu_forward(np.array([-2.0, 3.0]), 0.2)
@@ -46,8 +48,7 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``dx = dy * (y > 0)``; the gradient at exactly 0 is taken as 0, as in PyTorch.
 
-    A product with the mask, not ``np.where``: NumPy's ``where`` branches per element, and on
-    a mask of random signs it measured 6-7x slower (DCGAN-28's ReLU, batch 64). Masked entries
+    A product with the mask rather than ``np.where``: see docs/performance.md. Masked entries
     with ``dy < 0`` come out as ``-0.0``, which equals 0.
     """
     return dy * (y > 0)
@@ -56,8 +57,7 @@ def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _leaky_factor(positive: np.ndarray, slope: float, dtype: np.dtype) -> np.ndarray:
     """``1`` where ``positive`` else ``slope``, in ``dtype``: exactly ``1 + 0`` or ``0 + slope``.
 
-    Built arithmetically rather than with ``np.where``, which branches per element: on a mask
-    of random signs ``where`` measured 4-5x slower than this and the product it feeds.
+    Built arithmetically rather than with ``np.where``: see docs/performance.md.
     """
     slope = dtype.type(slope)
     return positive + slope * ~positive

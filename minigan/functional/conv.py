@@ -1,29 +1,91 @@
 r"""2-D convolution and transposed convolution, lowered to one matrix product each way.
 
 Shapes (NCHW): ``x`` (N, C, H, W); ``Conv2d`` weight ``W`` (O, C, kh, kw); ``ConvTranspose2d``
-weight ``W`` (C, O, kh, kw), as in PyTorch; ``b`` (O,) or None; ``s`` stride, ``p`` padding.
+weight ``W`` (C, O, kh, kw), as in PyTorch; ``b`` (O,) or None; ``s`` stride, ``p`` padding;
+``d<name>`` is the gradient of the loss with respect to ``<name>``. :math:`\langle u, v\rangle`
+is the sum of ``u * v`` over all entries, for two arrays of the same shape.
 
-Convolution (cross-correlation, as in every framework), with ``xp`` the zero-padded input:
+**Forward.** Convolution (cross-correlation, as in every framework), with ``xp`` the zero-padded
+input and ``y`` (N, O, Ho, Wo):
 
 .. math::
     y_{n,o,h,w} = b_o + \sum_{c,i,j} W_{o,c,i,j}\; xp_{n,c,\,hs+i,\,ws+j},
     \qquad H_{out} = \lfloor (H + 2p - k_h) / s \rfloor + 1
 
-*im2col* gathers every window into a row of ``cols`` (N*Ho*Wo, kh*kw*C), so ``y = cols @ W^T``
-with ``W`` as (O, kh*kw*C). Backward is then plain matrix calculus: ``dW = dy^T cols``,
-``dcols = dy W``, and *col2im* adds each row of ``dcols`` back onto the pixels its window came
-from (the adjoint of im2col). The windows are *channels-last*, (kh, kw, C) with C innermost, and
-the weights are permuted to match (a small copy per call): every window pixel is then one
-contiguous run of C values, which NumPy copies and adds several times faster than the strided
-single values of channels-first (C, kh, kw) windows (measured at DCGAN-28's shapes, batch 64).
+*im2col* gathers the window under every output pixel, ``cols[n, h, w, i, j, c] = xp[n, c, hs+i,
+ws+j]``: ``cols`` is (N, Ho, Wo, kh, kw, C), viewed as the matrix (N*Ho*Wo, kh*kw*C) with one row
+``r = (n, h, w)`` per output pixel and one column ``k = (i, j, c)`` per window entry. ``W`` is
+viewed as the matrix (O, kh*kw*C) with its columns in the same (i, j, c) order (channels-last,
+:func:`channels_last_weight`). The sum over ``c, i, j`` is then a row of ``cols`` times a row of
+``W``, and the whole convolution one product, giving ``y_rows`` (N*Ho*Wo, O):
 
-The data movement around the products (im2col, col2im, the NCHW <-> rows transposes, the bias
-sum) goes through a :class:`Lowering`: every backend runs the four ops below with its own
-kernels for those five functions, and the same math.
+.. math::
+    (y_{rows})_{r,o} = \sum_k cols_{r,k}\, W_{o,k}, \qquad y_{rows} = cols\, W^T, \qquad
+    y_{n,o,h,w} = (y_{rows})_{(n,h,w),\,o} + b_o
 
-A transposed convolution is the adjoint of a convolution: its forward is a convolution's input
-gradient (a product then col2im), its backward a convolution's forward (im2col then a product).
-``H_out = (H - 1) s - 2p + k_h + output_padding``. Both ops share the two helpers below.
+**Backward.** ``dy`` (N, O, Ho, Wo) is reshaped to rows ``dy_rows`` (N*Ho*Wo, O), laid out like
+``y_rows``. Each ``W[o, k]`` and each ``cols[r, k]`` enters ``y_rows`` linearly, so
+
+.. math::
+    dW_{o,k} = \sum_r (dy_{rows})_{r,o}\, cols_{r,k}, \qquad
+    dcols_{r,k} = \sum_o (dy_{rows})_{r,o}\, W_{o,k}, \qquad
+    db_o = \sum_{n,h,w} dy_{n,o,h,w}
+
+``dW = dy^T cols`` means ``dy_rows^T @ cols``, (O, kh*kw*C), reshaped to (O, kh, kw, C) and
+permuted back to (O, C, kh, kw) (:func:`channels_first_weight`); ``dcols = dy W`` means
+``dy_rows @ W``, (N*Ho*Wo, kh*kw*C), reshaped to the windows (N, Ho, Wo, kh, kw, C). Last,
+``cols = im2col(x)`` is linear in ``x``; the chain rule through a linear map ``A`` gives
+``dx = A^T(dcols)``, with ``A^T`` the adjoint, the map for which
+:math:`\langle A(x), u\rangle = \langle x, A^T(u)\rangle` for all ``x`` and ``u``.
+
+**col2im is the adjoint of im2col.** For any ``u`` of the shape of ``cols``, write the inner
+product with ``x`` itself (:math:`x_{n,c,h,w} = 0` outside the image: the padding), then group
+its terms by the pixel of ``x`` they read:
+
+.. math::
+    \langle \mathrm{im2col}(x), u\rangle
+      &= \sum_{n,h',w',i,j,c} x_{n,c,\,h's-p+i,\,w's-p+j}\; u_{n,h',w',i,j,c} \\
+      &= \sum_{n,c,h,w} x_{n,c,h,w} \sum_{h's-p+i=h,\; w's-p+j=w} u_{n,h',w',i,j,c}
+       = \langle x, \mathrm{col2im}(u)\rangle
+
+So *col2im* adds each window entry back onto the pixel it was read from (entries that read the
+padding are dropped; a pixel no window reads gets 0), and ``dx = col2im(dcols)``.
+
+**The transposed convolution is the adjoint of the convolution.** Take one weight tensor ``W``
+(O, C, kh, kw). ``conv`` (no bias) reads it as a ``Conv2d`` weight, (N, C, H, W) to
+(N, O, Ho, Wo); ``conv_transpose`` reads the same tensor as a ``ConvTranspose2d`` weight (in = O,
+out = C), (N, O, Ho, Wo) back to (N, C, H, W) (with ``output_padding = (H + 2p - kh) mod s``, so
+that the sizes match). For any ``x`` and ``y`` of those shapes, move ``W`` to the other side of
+the product (:math:`\langle A B^T, Y\rangle = \sum A_{rk} B_{ok} Y_{ro} =
+\langle A, Y B\rangle`), then col2im to the other side of im2col (above):
+
+.. math::
+    \langle \mathrm{conv}(x), y\rangle
+      = \langle cols\, W^T, y_{rows}\rangle
+      = \langle cols, y_{rows} W\rangle
+      = \langle x, \mathrm{col2im}(y_{rows} W)\rangle
+      = \langle x, \mathrm{conv\_transpose}(y)\rangle
+
+So the transposed convolution's forward is the convolution's input gradient (a product then
+col2im), and its backward, the gradient of that adjoint, is the convolution's forward again
+(im2col then a product). In its own symbols (input ``x`` (N, C, H, W), ``W`` (C, O, kh, kw)
+viewed as (C, kh*kw*O), ``x_rows`` (N*H*W, C), ``y`` (N, O, Ho, Wo)):
+
+.. math::
+    y = \mathrm{col2im}(x_{rows} W) + b, \qquad
+    dcols = \mathrm{im2col}(dy), \quad dx = dcols\, W^T, \quad dW = x_{rows}^T\, dcols, \quad
+    db_o = \sum_{n,h,w} dy_{n,o,h,w}
+
+with ``H_out = (H - 1) s - 2p + k_h + output_padding``, ``x_rows @ W`` reshaped to one window
+(kh, kw, O) per input pixel, (N, H, W, kh, kw, O), and ``dcols`` the same windows of ``dy``
+(see :func:`conv_transpose2d_backward` for why it keeps only H x W of them).
+
+The windows are *channels-last*, (kh, kw, C) with C innermost, and the weights are permuted to
+match (a small copy per call), so that every window pixel is one contiguous run of C values
+(faster to copy and add than channels-first windows: see docs/performance.md). The data movement
+around the products (im2col, col2im, the NCHW <-> rows transposes, the bias sum) goes through a
+:class:`Lowering`: every backend runs the four ops below with its own kernels for those five
+functions, and the same math.
 
 >>> import numpy as np
 >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
@@ -37,6 +99,7 @@ array([[10., 18.],
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -60,11 +123,10 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: int, padding: int) -> np.nda
     """Lower ``x`` (N, C, H, W) to channels-last windows (N, Ho, Wo, kh, kw, C):
     ``cols[n, a, b, i, j, c] = xp[n, c, a*s + i, b*s + j]``, ``xp`` the zero-padded input.
 
-    One strided copy puts ``x`` into a zero-padded (N, Hp, Wp, C) buffer (measured 1.4-1.7x
-    faster than a transposing copy followed by ``np.pad``); ``sliding_window_view`` of it is
+    One strided copy puts ``x`` into a zero-padded (N, Hp, Wp, C) buffer (rather than a
+    transposing copy then ``np.pad``: see docs/performance.md); ``sliding_window_view`` of it is
     free, and the one ``ascontiguousarray`` copies each window pixel as a contiguous run of C
-    values: 3.5-4x faster than channels-first (C, kh, kw) windows on DCGAN-28's 64- and
-    128-channel inputs at batch 64 (as fast with one channel).
+    values (channels-last: see docs/performance.md).
     """
     n, c, h, w = x.shape
     xp = np.zeros((n, h + 2 * padding, w + 2 * padding, c), x.dtype)
@@ -81,13 +143,15 @@ def col2im(
     bias: np.ndarray | None = None,
 ) -> np.ndarray:
     """Adjoint of :func:`im2col`: add windows (N, Ho, Wo, kh, kw, C) back into a contiguous
-    (N, C, H, W), plus an optional per-channel ``bias`` (C,).
+    (N, C, H, W), plus an optional per-channel ``bias`` (C,):
+    ``x[n, c, a*s + i - p, b*s + j - p] += cols[n, a, b, i, j, c]`` (see the module docstring).
 
     The sum runs in a zero-padded channels-last (N, Hp, Wp, C) buffer, one strided slice-add of
     (N, Ho, Wo, C) per kernel offset (kh*kw of them), each over contiguous runs of C values
-    (3-4x faster than channels-first slices); a bias is the buffer's starting value rather than
-    zero, which spares a pass over the output. The crop to (H, W) and the transpose to NCHW are
-    one copy. Pixels past the last window get only the bias.
+    (channels-last: see docs/performance.md); a bias is the buffer's starting value rather than
+    zero, which spares a pass over the output. The crop to (H, W), which drops the entries that
+    read padding, and the transpose to NCHW are one copy. Pixels past the last window get only
+    the bias.
     """
     n, c, h, w = x_shape
     _, ho, wo, kh, kw, _ = cols.shape
@@ -174,8 +238,9 @@ def conv2d_forward(
     padding: int = 0,
     lowering: Lowering = NUMPY_LOWERING,
 ) -> tuple[np.ndarray, ConvCache]:
-    """Return ``y`` (N, O, Ho, Wo) and the cache. ``W`` is (O, C, kh, kw); the product uses it
-    as (O, kh*kw*C) to match the windows.
+    """Return ``y`` (N, O, Ho, Wo) and the cache: ``y_rows = cols @ W^T`` (N*Ho*Wo, O) to NCHW,
+    plus ``b``. ``W`` is (O, C, kh, kw); the product uses it as (O, kh*kw*C) to match the windows
+    ``cols`` (N*Ho*Wo, kh*kw*C).
     """
     n = x.shape[0]
     _, _, kh, kw = W.shape
@@ -192,7 +257,9 @@ def conv2d_backward(
     input_grad: bool = True,
     lowering: Lowering = NUMPY_LOWERING,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """Return ``(dx, dW, db)`` with the shapes of ``x``, ``W`` and ``b``; ``dx`` is None when
+    """Return ``(dx, dW, db)`` with the shapes of ``x``, ``W`` and ``b``, from ``dy_rows``
+    (N*Ho*Wo, O) and ``W`` as (O, kh*kw*C): ``dW = dy_rows^T @ cols`` back to (O, C, kh, kw),
+    ``dx = col2im(dy_rows @ W)``, ``db = dy`` summed over N, H, W. ``dx`` is None when
     ``input_grad`` is false (the input is data: its product and col2im are skipped).
     """
     cols, W, x_shape, stride, padding, has_bias = cache
@@ -246,9 +313,16 @@ def conv_transpose2d_backward(
     input_grad: bool = True,
     lowering: Lowering = NUMPY_LOWERING,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """Return ``(dx, dW, db)``: ``dcols = im2col(dy)`` (the H x W windows that map to input
-    pixels), ``dx = dcols @ W^T`` (None unless ``input_grad``), ``dW = x_rows^T dcols``, ``W``
-    as (C, kh*kw*O).
+    """Return ``(dx, dW, db)``: ``dcols = im2col(dy)`` (N*H*W, kh*kw*O), ``dx = dcols @ W^T``
+    (None unless ``input_grad``), ``dW = x_rows^T @ dcols``, ``db = dy`` summed over N, H, W,
+    ``W`` as (C, kh*kw*O).
+
+    The crop ``[:, :h, :w]``: the forward scattered one window per input pixel, (N, H, W, kh, kw,
+    O), so only those H x W windows of ``dy`` map to input pixels. im2col of ``dy`` yields
+    ``floor((Ho + 2p - kh) / s) + 1 = H + floor(output_padding / s)`` windows per row (likewise
+    per column): exactly H when ``output_padding < s`` (the layer's range), more when a caller
+    passes a larger ``output_padding`` and leaves extra rows/columns; those extra windows map to
+    no input pixel and are dropped.
     """
     x_rows, W, x_shape, stride, padding, has_bias = cache
     n, _, h, w = x_shape
@@ -259,3 +333,10 @@ def conv_transpose2d_backward(
         dx = lowering.rows_to_nchw(dcols @ channels_last_weight(W).T, n, h, w)
     dW = channels_first_weight(x_rows.T @ dcols, W.shape)
     return dx, dW, lowering.channel_sum(dy) if has_bias else None
+
+
+def lowered_ops(lowering: Lowering) -> dict[Callable, Callable]:
+    """The four convolution ops of this module bound to ``lowering``, keyed by the reference
+    functions: what a kernel set registers (``KERNELS.update(lowered_ops(LOWERING))``)."""
+    ops = (conv2d_forward, conv2d_backward, conv_transpose2d_forward, conv_transpose2d_backward)
+    return {op: functools.partial(op, lowering=lowering) for op in ops}

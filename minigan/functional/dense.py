@@ -2,10 +2,16 @@ r"""Fully connected layer: :math:`y = x W^T + b`.
 
 Shapes: ``x`` (N, in), ``W`` (out, in) as in PyTorch, ``b`` (out,) or None, ``y`` (N, out).
 
-Backward, from :math:`y_{no} = \sum_i x_{ni} W_{oi} + b_o`:
+Backward, from :math:`y_{no} = \sum_i x_{ni} W_{oi} + b_o`, with ``dy`` (N, out):
 
 .. math::
-    dx = dy\,W, \qquad dW = dy^T x, \qquad db = \textstyle\sum_n dy_{n\cdot}
+    dx_{ni} = \sum_o dy_{no} W_{oi}, \qquad dW_{oi} = \sum_n dy_{no}\, x_{ni}, \qquad
+    db_o = \sum_n dy_{no}
+
+that is ``dx = dy @ W`` (N, in), ``dW = dy.T @ x`` (out, in), ``db = dy.sum(axis=0)`` (out,).
+With one output (out = 1) the sum over ``o`` has one term, :math:`dx_{ni} = dy_{n0} W_{0i}`:
+the outer product of ``dy`` (N, 1) and ``W`` (1, in), which the code writes as the broadcast
+``dy * W``.
 
 >>> import numpy as np
 >>> x = np.ones((2, 3), np.float32); W = np.ones((4, 3), np.float32); b = np.zeros(4, np.float32)
@@ -51,7 +57,8 @@ def linear_backward(
     x, W, has_bias = cache
     dx = None
     if input_grad:
-        # one output feature (a discriminator's logit): dy @ W is an outer product, which the
-        # broadcast multiply does 13x faster than BLAS's K=1 GEMM (64 x 6272: 0.08 vs 1.0 ms)
+        # one output feature (a discriminator's logit): dy @ W is the outer product
+        # dx[n, i] = dy[n, 0] * W[0, i], written as a broadcast rather than a GEMM with K = 1
+        # (see docs/performance.md); the same values as dy @ W
         dx = dy * W if W.shape[0] == 1 else dy @ W
     return dx, dy.T @ x, dy.sum(axis=0) if has_bias else None

@@ -1,19 +1,22 @@
-"""Fast kernels, one module per hot kernel family, each beside a pointer to its NumPy reference.
+"""Fast kernel sets for the references of :mod:`minigan.functional`, one package per device.
 
-- :mod:`.conv`: the parts of the Conv2d and ConvTranspose2d lowering where Numba beats NumPy
-  (col2im, and GEMM rows to NCHW, each with the bias fused) around the reference's own BLAS
-  GEMMs; reference :mod:`minigan.functional.conv`.
-- :mod:`.elementwise`: ReLU and LeakyReLU forward and backward, one pass each; reference
-  :mod:`minigan.functional.activations`.
-- :mod:`.batchnorm`: BatchNorm forward and backward, one task per channel ((N, C) inputs run
-  the reference); reference :mod:`minigan.functional.batchnorm`.
-- :mod:`.adam`: the Adam update in one pass; reference :func:`minigan.optim.adam_update`.
-- :mod:`.memory`: glibc ``malloc`` tuning, so that a step's arrays reuse freed memory.
+- :mod:`minigan.kernels.numba`: Numba CPU kernels (``@njit(parallel=True, cache=True)``), the
+  ``numba`` backend's set, run on NumPy arrays;
+- :mod:`minigan.kernels.cuda`: ``numba.cuda`` kernels with CuPy wrappers, run on CuPy arrays
+  (GEMMs in cuBLAS).
 
-Each module holds the Numba CPU version (``@njit(parallel=True, cache=True)``, float32); the
-``numba.cuda`` versions are in the ``cuda_*.py`` modules, registered by :mod:`.cuda` for the
-``cupy`` backend. Nothing here is imported by ``import
-minigan``: selecting the ``numba`` backend imports :mod:`minigan.kernels.numba_cpu`, which
-registers every op it accelerates with :func:`minigan.backend.register`. The fast ops keep the
-reference's signatures and cache types, so fast and reference caches are interchangeable.
+Both mirror :mod:`minigan.functional` file for file (``conv.py``, ``activations.py``,
+``batchnorm.py``, ``adam.py``, ...), so reading one op means opening three files of the same
+name. Each kernel module points at its reference's derivation and says only where and why it
+differs (layout, fusion, accumulation precision); what the kernels measured is in
+``docs/performance.md``.
+
+**Registration.** A set is a package exposing ``KERNELS: dict[Callable, Callable]``, from a
+reference function (``F.relu_forward``, ``F.adam_update``, ...) to a fast function with the
+same signature and the same cache type, so fast and reference caches are interchangeable.
+The convolutions register through :func:`minigan.functional.conv.lowered_ops`: the reference's
+four ops bound to the set's ``LOWERING``. :func:`minigan.backend.table` imports a set on first
+use and :func:`minigan.backend.kernel` reads it; an op missing from a table runs the reference.
+Nothing here is imported by ``import minigan``, no module here imports :mod:`minigan.backend`,
+and importing a set changes no process-wide setting.
 """

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from minigan import step
 from minigan.data.toy import GaussianMixture, ToyDistribution, get_toy
 from minigan.functional.activations import sigmoid
 from minigan.lab.toy_gan import ToyGAN, blas_threads, point_gradients, toy_mlps
-from minigan.losses import discriminator_loss
 from minigan.nn import Module
 from minigan.optim import SGD, Adam
 
@@ -114,14 +114,10 @@ def train_discriminator(
     _, D = toy_mlps(data.dim, hidden=hidden, dtype=dtype, rng=rng)
     opt = Adam(D.parameters(), lr=lr, betas=(0.9, 0.999))
     with blas_threads(1):
-        for step in range(steps):
-            opt.lr = lr * (1 - 0.99 * step / steps)
+        for i in range(steps):
+            opt.lr = lr * (1 - 0.99 * i / steps)
             real, fake = data.sample(batch, rng), gen.sample(batch, rng)
-            logits = D(np.concatenate([real, fake]).astype(dtype))  # (2B, 1)
-            _, d_real, d_fake = discriminator_loss(logits[:batch], logits[batch:])
-            D.zero_grad()
-            D.backward_params(np.concatenate([d_real, d_fake]))
-            opt.step()
+            step.d_step(D, opt, real.astype(dtype), fake.astype(dtype))
     return D
 
 
@@ -279,14 +275,14 @@ def measure_saturation(
                 gan.d_step()
             z = gan.noise(n)
             run = SaturationRun(loss, optimizer)
-            for step in range(steps + 1):
+            for k in range(steps + 1):
                 x = gan.generate(z=z)
                 logits, g_mm = point_gradients(gan.D, x, "minimax")
                 _, g_ns = point_gradients(gan.D, x, "nonsaturating")
                 run.norm_minimax.append(float(np.linalg.norm(g_mm, axis=1).mean()))
                 run.norm_nonsaturating.append(float(np.linalg.norm(g_ns, axis=1).mean()))
                 run.d_fake.append(float(np.mean(sigmoid(logits))))
-                if step < steps:
+                if k < steps:
                     gan.d_step()
                     gan.g_step()
             runs[loss] = run

@@ -1,15 +1,10 @@
 r"""Small MLP GANs on 1-D and 2-D toy data, trained in seconds on a CPU.
 
-One iteration of :class:`ToyGAN` is the two moves of the minimax game
-
-.. math::
-    \min_G \max_D\; V(D, G) = \mathbb E_{x \sim p_\text{data}} \log D(x)
-        + \mathbb E_{z \sim \mathcal N(0, I)} \log\big(1 - D(G(z))\big),
-
-with :math:`D = \sigma(\text{logit})`: a **D step** on a real and a fresh fake batch (it minimises
-:func:`~minigan.losses.discriminator_loss` :math:`= -V`), then a **G step** on fresh noise (it
-minimises :func:`~minigan.losses.generator_loss`, ``"minimax"`` :math:`\mathbb E\log(1-D(G(z)))`
-or ``"nonsaturating"`` :math:`-\mathbb E\log D(G(z))`).
+One iteration of :class:`ToyGAN` is the iteration every minigan GAN trains with
+(:mod:`minigan.step`, the two moves of the minimax game): a **D step** on a real and a fresh
+fake batch (it minimises the objective's D loss, :math:`-V`), then a **G step** on fresh noise
+(it minimises the objective's G loss, ``"minimax"`` :math:`\mathbb E\log(1-D(G(z)))` or
+``"nonsaturating"`` :math:`-\mathbb E\log D(G(z))`; see :mod:`minigan.objectives`).
 
 The gradient that reaches each generated point :math:`x_i = G(z_i)` is what ``D.backward``
 returns; :func:`point_gradients` scales it to the gradient of the *per-sample* loss
@@ -30,10 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from minigan import nn
+from minigan import nn, step
 from minigan.data.toy import ToyDistribution, get_toy
 from minigan.functional.activations import sigmoid
-from minigan.losses import GENERATOR_LOSSES, discriminator_loss, generator_loss
+from minigan.losses import GENERATOR_LOSSES, generator_loss
 from minigan.optim import Adam
 
 __all__ = ["ToyGAN", "TrainingLog", "blas_threads", "point_gradients", "toy_mlps"]
@@ -185,28 +180,17 @@ class ToyGAN:
         return sigmoid(logits.astype(np.float64))
 
     def d_step(self) -> float:
-        """One D step on a real and a fake batch, stacked into one forward (D has no batch
-        statistics, so that equals two passes with accumulated gradients). Returns the batch
-        estimate of V(D, G) before the update.
+        """One D step (:func:`minigan.step.d_step`) on a real and a fresh fake batch. Returns
+        the batch estimate of V(D, G) before the update (minus D's loss).
         """
         real, fake = self.real(self.batch), self.generate(self.batch)
-        logits = self.D(np.concatenate([real, fake]))  # (2B, 1)
-        loss, d_real, d_fake = discriminator_loss(logits[: self.batch], logits[self.batch :])
-        self.D.zero_grad()
-        self.D.backward_params(np.concatenate([d_real, d_fake]))
-        self.opt_d.step()
-        return -loss
+        return -float(step.d_step(self.D, self.opt_d, real, fake, self.loss)["loss_D"])
 
     def g_step(self) -> tuple[float, float]:
-        """One G step on fresh noise; returns the generator loss and the mean D(G(z))."""
-        x = self.generate(self.batch)  # (B, dim)
-        logits = self.D(x)  # (B, 1)
-        loss, d_logits = generator_loss(logits, self.loss)
-        dx = self.D.backward(d_logits)  # dL_G/dx: how the loss pushes each point
-        self.G.zero_grad()
-        self.G.backward(dx)
-        self.opt_g.step()
-        return loss, float(np.mean(sigmoid(logits.astype(np.float64))))
+        """One G step (:func:`minigan.step.g_step`) on fresh noise; returns the generator loss
+        and the mean D(G(z)) it saw."""
+        record = step.g_step(self.G, self.D, self.opt_g, self.noise(self.batch), self.loss)
+        return float(record["loss_G"]), float(np.mean(sigmoid(record["D_out"].astype(np.float64))))
 
     def train(
         self, steps: int, callback: Callable[[ToyGAN], None] | None = None, every: int = 0

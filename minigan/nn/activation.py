@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from minigan import backend
+from minigan import functional as F
 from minigan.nn.module import Module, check_input
 from minigan.random import get_rng
 
@@ -21,29 +22,33 @@ _ANY_SHAPE = tuple(range(1, 9))
 
 
 class _Elementwise(Module):
-    """Runs kernel ``<op>_forward`` / ``<op>_backward`` on an array of any shape."""
+    """Runs the reference pair ``_forward`` / ``_backward`` (or their fast versions) on an array
+    of any shape."""
 
-    op = ""
+    _forward: staticmethod
+    _backward: staticmethod
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_input(self, x, _ANY_SHAPE, None, "(any shape)")
-        y, self._cache = backend.kernel(f"{self.op}_forward")(x)
+        y, self._cache = backend.kernel(self._forward, x)(x)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        return backend.kernel(f"{self.op}_backward")(dy, self._saved())
+        return backend.kernel(self._backward, dy)(dy, self._saved())
 
 
 class ReLU(_Elementwise):
     """``max(x, 0)``."""
 
-    op = "relu"
+    _forward = staticmethod(F.relu_forward)
+    _backward = staticmethod(F.relu_backward)
 
 
 class Tanh(_Elementwise):
     """``tanh(x)``, the generator's last layer for images in [-1, 1]."""
 
-    op = "tanh"
+    _forward = staticmethod(F.tanh_forward)
+    _backward = staticmethod(F.tanh_backward)
 
 
 class Sigmoid(_Elementwise):
@@ -51,7 +56,8 @@ class Sigmoid(_Elementwise):
     :func:`minigan.losses.bce_with_logits` instead, which is stable.
     """
 
-    op = "sigmoid"
+    _forward = staticmethod(F.sigmoid_forward)
+    _backward = staticmethod(F.sigmoid_backward)
 
 
 class LeakyReLU(Module):
@@ -63,11 +69,11 @@ class LeakyReLU(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_input(self, x, _ANY_SHAPE, None, "(any shape)")
-        y, self._cache = backend.kernel("leaky_relu_forward")(x, self.negative_slope)
+        y, self._cache = backend.kernel(F.leaky_relu_forward, x)(x, self.negative_slope)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        return backend.kernel("leaky_relu_backward")(dy, self._saved())
+        return backend.kernel(F.leaky_relu_backward, dy)(dy, self._saved())
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -91,12 +97,13 @@ class Dropout(Module):
         if not self.training or self.p == 0:
             self._cache = np.ones((), x.dtype)
             return x.copy()
-        mask = backend.kernel("dropout_mask")(x.shape, self.p, self.rng, x.dtype)
-        y, self._cache = backend.kernel("dropout_forward")(x, mask)
+        mask = F.dropout_mask(x.shape, self.p, self.rng, x.dtype)  # drawn on the host
+        mask = backend.to_device(mask, backend.device_of(x))
+        y, self._cache = backend.kernel(F.dropout_forward, x)(x, mask)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        return backend.kernel("dropout_backward")(dy, self._saved())
+        return backend.kernel(F.dropout_backward, dy)(dy, self._saved())
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

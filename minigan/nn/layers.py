@@ -1,7 +1,8 @@
 """Layers with parameters (``Linear``, ``Conv2d``, ``ConvTranspose2d``) and the shape layers.
 
 Each holds its ``Parameter`` objects and the cache of its last forward; the math is in
-:mod:`minigan.functional`, reached through :func:`minigan.backend.kernel`. Initialisation follows
+:mod:`minigan.functional`: each layer names the reference function it runs, and
+:func:`minigan.backend.kernel` hands back the fast version for the input's device and backend. Initialisation follows
 PyTorch's defaults: weight and bias drawn from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (what its
 ``kaiming_uniform_(a=sqrt(5))`` amounts to), with ``fan_in = in * kh * kw`` for a convolution and
 ``out * kh * kw`` for a transposed one (PyTorch reads it off the weight's axis 1).
@@ -20,6 +21,7 @@ import math
 import numpy as np
 
 from minigan import backend
+from minigan import functional as F
 from minigan.functional.conv import conv_output_size
 from minigan.nn.module import Module, Parameter, check_input
 from minigan.random import get_rng, uniform
@@ -36,14 +38,14 @@ def _pair_to_int(value: int | tuple[int, int], name: str) -> int:
 
 class _WeightLayer(Module):
     """What ``Linear``, ``Conv2d`` and ``ConvTranspose2d`` share: ``weight`` and ``bias``
-    parameters, and a backward through their kernel ``_backward_op``,
+    parameters, and a backward through their reference function ``_backward_op``,
     ``(dy, cache, input_grad) -> (dx, dW, db)``, that adds ``dW`` and ``db`` into the gradients
     and, for :meth:`backward_params`, skips the input-gradient product (``dx`` is None).
     """
 
     weight: Parameter
     bias: Parameter | None
-    _backward_op: str
+    _backward_op: staticmethod
 
     def _b(self) -> np.ndarray | None:
         return None if self.bias is None else self.bias.data
@@ -55,7 +57,7 @@ class _WeightLayer(Module):
         self._backward(dy, input_grad=False)
 
     def _backward(self, dy: np.ndarray, input_grad: bool) -> np.ndarray | None:
-        dx, dW, db = backend.kernel(self._backward_op)(dy, self._saved(), input_grad)
+        dx, dW, db = backend.kernel(self._backward_op, dy)(dy, self._saved(), input_grad)
         self.weight.grad += dW
         if self.bias is not None:
             self.bias.grad += db
@@ -65,7 +67,7 @@ class _WeightLayer(Module):
 class Linear(_WeightLayer):
     """``y = x W^T + b``; ``weight`` (out_features, in_features), input (N, in_features)."""
 
-    _backward_op = "linear_backward"
+    _backward_op = staticmethod(F.linear_backward)
 
     def __init__(
         self,
@@ -84,7 +86,7 @@ class Linear(_WeightLayer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_input(self, x, (2,), self.in_features, f"(N, {self.in_features})")
-        y, self._cache = backend.kernel("linear_forward")(x, self.weight.data, self._b())
+        y, self._cache = backend.kernel(F.linear_forward, x)(x, self.weight.data, self._b())
         return y
 
     def extra_repr(self) -> str:
@@ -137,7 +139,7 @@ class Conv2d(_ConvBase):
     with ``Ho = floor((H + 2 padding - k) / stride) + 1``.
     """
 
-    _backward_op = "conv2d_backward"
+    _backward_op = staticmethod(F.conv2d_backward)
 
     def __init__(
         self,
@@ -164,7 +166,7 @@ class Conv2d(_ConvBase):
                     f"{self!r}: input of spatial size {x.shape[2:]} is smaller than the kernel "
                     f"({self.kernel_size}) after padding ({self.padding})"
                 )
-        y, self._cache = backend.kernel("conv2d_forward")(
+        y, self._cache = backend.kernel(F.conv2d_forward, x)(
             x, self.weight.data, self._b(), self.stride, self.padding
         )
         return y
@@ -176,7 +178,7 @@ class ConvTranspose2d(_ConvBase):
     output_padding``.
     """
 
-    _backward_op = "conv_transpose2d_backward"
+    _backward_op = staticmethod(F.conv_transpose2d_backward)
 
     def __init__(
         self,
@@ -204,7 +206,7 @@ class ConvTranspose2d(_ConvBase):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x)
-        y, self._cache = backend.kernel("conv_transpose2d_forward")(
+        y, self._cache = backend.kernel(F.conv_transpose2d_forward, x)(
             x, self.weight.data, self._b(), self.stride, self.padding, self.output_padding
         )
         if min(y.shape[2:]) < 1:

@@ -83,6 +83,17 @@ class Module:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
+    def caches(self) -> list[Any]:
+        """The cache of every module's last forward, in :meth:`modules` order: a module keeps
+        one forward, so a batch whose backward comes later is set aside with this and put back
+        with :meth:`restore_caches`."""
+        return [m._cache for m in self.modules()]
+
+    def restore_caches(self, caches: list[Any]) -> None:
+        """Put back what :meth:`caches` returned: the next backward runs on that forward."""
+        for module, cache in zip(self.modules(), caches, strict=True):
+            object.__setattr__(module, "_cache", cache)
+
     def _saved(self) -> Any:
         """The cache of the last forward; a clear error if there has been none."""
         if self._cache is None:
@@ -209,14 +220,16 @@ def check_input(
     (None for any), ``what`` the expected shape in words, e.g. ``"(N, 3, H, W)"``. A floating
     input must have the dtype of the module's parameters, so float32 never turns float64 silently.
     """
-    if not isinstance(x, np.ndarray):
-        if backend.device_of(x) != "cupy":
-            raise TypeError(f"{module!r}: expected a NumPy array {what}, got {type(x).__name__}")
-        if backend.current() != "cupy":
-            raise TypeError(
-                f"{module!r}: got a CuPy array but the active backend is {backend.current()!r}; "
-                "call minigan.use('cupy')"
-            )
+    device = backend.device_of(x)
+    if device is None:
+        raise TypeError(f"{module!r}: expected a NumPy array {what}, got {type(x).__name__}")
+    params = module.parameters()
+    if params and backend.device_of(params[0].data) != device:
+        where = backend.device_of(params[0].data)
+        raise TypeError(
+            f"{module!r}: got a {device} array but the module's parameters are {where} arrays; "
+            f"move one of them (module.to({device!r}) or minigan.backend.to_device)"
+        )
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"{module!r}: expected a floating-point array, got dtype {x.dtype}")
     if module.dtype is not None and x.dtype != module.dtype:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from minigan import backend
+from minigan import functional as F
 from minigan.nn.module import Module, Parameter, check_input
 
 
@@ -41,14 +42,14 @@ class _BatchNorm(Module):
             )
         if self.training:
             self.num_batches_tracked += 1
-        y, self._cache = backend.kernel("batchnorm_forward")(
+        y, self._cache = backend.kernel(F.batchnorm_forward, x)(
             x, self.weight.data, self.bias.data, self.running_mean, self.running_var,
             self.training, self.momentum, self.eps,
         )  # fmt: skip
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        dx, dgamma, dbeta = backend.kernel("batchnorm_backward")(dy, self._saved())
+        dx, dgamma, dbeta = backend.kernel(F.batchnorm_backward, dy)(dy, self._saved())
         self.weight.grad += dgamma
         self.bias.grad += dbeta
         return dx

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan.cli import POSITIVE_INT
+from minigan.commands import POSITIVE_INT
 from minigan.lab import modes, theory
 from minigan.losses import GENERATOR_LOSSES
 

@@ -1,21 +1,19 @@
 r"""ReLU and LeakyReLU on the CPU: one Numba forward and one backward, the op a parameter.
 
-NumPy reference: :mod:`minigan.functional.activations` (same signatures, same caches: ReLU keeps
-its output ``y``, LeakyReLU the mask ``x > 0`` in a ``LeakyReLUCache``).
+Math and caches: :mod:`minigan.functional.activations` (ReLU keeps its output ``y``, LeakyReLU
+the mask ``x > 0`` in a :class:`~minigan.functional.activations.LeakyReLUCache`). Equal values
+(a select or one multiply per element, as there); the differences are fusion only:
 
-Forward, one pass over ``x``: ReLU :math:`y = \max(x, 0)`; LeakyReLU :math:`y = x` if
-:math:`x > 0` else :math:`a x`, writing the mask in the same pass (the reference makes the mask,
-``x * a`` and the ``where`` in three). Backward, one pass over ``dy``: :math:`dx = dy\,[y > 0]`,
-or :math:`dy` / :math:`a\,dy` by the mask (the reference's ``np.where`` makes ``dy * a`` first).
-
-Tanh stays with the reference: measured on DCGAN-28's output (64 x 784), NumPy's SIMD ``tanh``
-is ~20x faster than the scalar ``tanhf`` a Numba loop calls, and its backward is one multiply.
+- forward, one pass over ``x``: ReLU :math:`\max(x, 0)`; LeakyReLU writes :math:`y` and the mask
+  together (the reference makes the mask, the factor and the product in separate passes);
+- backward, one pass over ``dy``: a select by ``y > 0`` or by the mask (the reference builds a
+  factor array first).
 
 The op is a compile-time-invariant integer argument, so the branch is hoisted out of the loop
 and each op gets a plain vectorised loop. The slope is cast to the array's dtype before the
-call, so float32 arrays are computed in float32 as in the reference.
-
-The ``numba.cuda`` versions are in :mod:`minigan.kernels.cuda_elementwise`.
+call, so float32 arrays are computed in float32 as in the reference. Tanh stays with the
+reference: NumPy's SIMD ``tanh`` beats the scalar ``tanhf`` a Numba loop calls
+(``docs/performance.md``, "The kernels, measured").
 """
 
 from __future__ import annotations

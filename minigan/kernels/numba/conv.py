@@ -1,23 +1,23 @@
-r"""Convolution and transposed convolution on the CPU: Numba data movement around BLAS GEMMs.
+r"""The convolution lowering on the CPU: two Numba loops around the reference's BLAS GEMMs.
 
-NumPy reference: :mod:`minigan.functional.conv`. The four ops are the reference's own functions
-(same GEMMs, same channels-last windows (N, Ho, Wo, kh, kw, C), same caches) run with this
-module's :data:`LOWERING`, which replaces the two steps of the lowering where a Numba loop beats
-NumPy (measured at DCGAN-28's shapes, batch 64, one and two threads):
+Math and layouts: :mod:`minigan.functional.conv` (the derivation of both convolutions as GEMMs on
+channels-last windows (N, Ho, Wo, kh, kw, C), and of :func:`~minigan.functional.conv.col2im` as
+the adjoint of :func:`~minigan.functional.conv.im2col`). The four ops are the reference's own
+functions, run with this module's :data:`LOWERING` (:func:`minigan.functional.conv.lowered_ops`),
+so the GEMMs, the caches and the backward passes are the reference's. Only two steps of the
+lowering differ, both by fusion and memory order, not by math:
 
-- :func:`col2im` adds window pixels into a zero-padded channels-last buffer per sample (one
-  sample per thread, no races), then transposes it into NCHW with the bias added on the way:
-  1.3 ms against the reference's 5.7 ms (16 strided slice-adds) at the 64-channel output, 2
-  threads. With a single channel NumPy's slice-adds are as fast or faster (0.4 against 0.7 ms),
-  so outputs with fewer than :data:`MIN_CHANNELS` channels go to the reference;
-- :func:`rows_to_nchw` turns the (N*H*W, C) GEMM rows into NCHW with the bias fused: 0.3-0.5 ms
-  against 0.45-1.0 ms with 2 threads (a tie with one).
+- :func:`col2im` accumulates one sample per thread (no races) into a zero-padded channels-last
+  buffer, then writes it out as NCHW with the bias added in the same pass (the reference makes
+  kh*kw strided slice-adds over the whole batch, then a transposing copy). Outputs with fewer
+  than :data:`MIN_CHANNELS` channels go to the reference, whose slice-adds are as fast there;
+- :func:`rows_to_nchw` turns the (N*H*W, C) GEMM rows into NCHW with the bias fused (the
+  reference copies, then adds the bias in a second pass).
 
-im2col, the NCHW -> rows transpose and the bias gradient stay NumPy's: its im2col (one
-padded channels-last copy, then one copy of the windows) matched a Numba gather with 2 threads
-and beat it 2x on one channel, its strided transposes beat a Numba loop 3x, its channel sum a
-float64 Numba loop 1.5x. The GEMMs stay in BLAS (``np.matmul``): a loop nest would lose to them
-many times over.
+:func:`col2im` accumulates in float32, as the reference, but in another order (window by
+window, where the reference goes offset by offset), so sums differ by rounding. im2col, the
+NCHW -> rows transpose and the bias gradient stay NumPy's, which measured as fast or faster.
+Figures: ``docs/performance.md``, "The kernels, measured".
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from minigan.functional import conv as reference
-from minigan.functional.conv import ConvCache, ConvTransposeCache, Lowering
+from minigan.functional.conv import Lowering
 
 _NO_BIAS = np.zeros(0, np.float32)
 
@@ -102,36 +102,3 @@ def rows_to_nchw(
 LOWERING = Lowering(
     reference.im2col, col2im, reference.nchw_to_rows, rows_to_nchw, reference.channel_sum
 )
-
-
-def conv2d_forward(
-    x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, padding: int = 0
-) -> tuple[np.ndarray, ConvCache]:
-    """:func:`minigan.functional.conv2d_forward` with :data:`LOWERING`."""
-    return reference.conv2d_forward(x, W, b, stride, padding, LOWERING)
-
-
-def conv2d_backward(
-    dy: np.ndarray, cache: ConvCache, input_grad: bool = True
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """:func:`minigan.functional.conv2d_backward` with :data:`LOWERING`."""
-    return reference.conv2d_backward(dy, cache, input_grad, LOWERING)
-
-
-def conv_transpose2d_forward(
-    x: np.ndarray,
-    W: np.ndarray,
-    b: np.ndarray | None,
-    stride: int = 1,
-    padding: int = 0,
-    output_padding: int = 0,
-) -> tuple[np.ndarray, ConvTransposeCache]:
-    """:func:`minigan.functional.conv_transpose2d_forward` with :data:`LOWERING`."""
-    return reference.conv_transpose2d_forward(x, W, b, stride, padding, output_padding, LOWERING)
-
-
-def conv_transpose2d_backward(
-    dy: np.ndarray, cache: ConvTransposeCache, input_grad: bool = True
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """:func:`minigan.functional.conv_transpose2d_backward` with :data:`LOWERING`."""
-    return reference.conv_transpose2d_backward(dy, cache, input_grad, LOWERING)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from minigan.cli import POSITIVE_FLOAT, POSITIVE_INT
+from minigan.commands import POSITIVE_FLOAT, POSITIVE_INT
 from minigan.data.toy import TOY_DISTRIBUTIONS
 from minigan.losses import GENERATOR_LOSSES
 

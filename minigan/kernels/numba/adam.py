@@ -1,15 +1,11 @@
 r"""The Adam update on the CPU: one Numba pass over ``w``, ``g``, ``m``, ``v``.
 
-NumPy reference: :func:`minigan.optim.adam_update` (same signature, same in-place contract).
-Per element, in the array's dtype and in the reference's order of operations (so float32
-results match it bit for bit: no fastmath, no fused multiply-add),
-
-.. math::
-    m \leftarrow \beta_1 m + (1-\beta_1) g, \quad v \leftarrow \beta_2 v + (1-\beta_2) g^2, \quad
-    w \leftarrow w - \frac{\eta}{1-\beta_1^t} \cdot \frac{m}{\sqrt v / \sqrt{1-\beta_2^t} + \epsilon}.
-
-The reference makes seven passes and four temporaries over each parameter; this reads four
-arrays and writes three once. The ``numba.cuda`` version is :mod:`minigan.kernels.cuda_adam`.
+Math: :func:`minigan.functional.adam.adam_update` (the bias-corrected update, its two scalar
+factors from :func:`~minigan.functional.adam.adam_step_factors`); same signature, same in-place
+contract. The only difference is fusion: per element, the reference's operations in its order
+and in the array's dtype (no fastmath, no fused multiply-add, so float32 results match it bit
+for bit), in one pass that reads four arrays and writes three, where the reference makes several
+passes and temporaries over each parameter.
 """
 
 from __future__ import annotations
@@ -17,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from minigan.optim import adam_step_factors
-from minigan.optim import adam_update as reference_adam_update
+from minigan.functional.adam import adam_step_factors
+from minigan.functional.adam import adam_update as reference_adam_update
 
 
 @njit(parallel=True, cache=True)
@@ -43,7 +39,7 @@ def adam_update(
     eps: float,
     t: int,
 ) -> None:
-    """Fast :func:`minigan.optim.adam_update`: ``w``, ``m``, ``v`` updated in place.
+    """Fast :func:`minigan.functional.adam_update`: ``w``, ``m``, ``v`` updated in place.
 
     Arrays that are not C-contiguous (never the case for a ``Parameter``) go to the reference,
     since a flat view of them would be a copy.

@@ -1,21 +1,26 @@
 r"""Batch normalisation forward and backward on the GPU, one block per channel.
 
-NumPy reference: :func:`minigan.functional.batchnorm.batchnorm_forward` and
-:func:`~minigan.functional.batchnorm.batchnorm_backward` (same cache: ``x_hat``, ``inv_std``).
-Arrays are seen as (N, C, S) with ``S`` the product of the axes after the channel (1 for
-``BatchNorm1d`` on (N, C)); channel ``c`` has ``m = N*S`` values.
+Math and cache: :func:`minigan.functional.batchnorm.batchnorm_forward` and
+:func:`minigan.functional.batchnorm.batchnorm_backward` (the two-pass variance, the derivation
+of :math:`dx`, the same ``BatchNormCache``: ``x_hat``, ``inv_std``). Where it differs from the
+reference:
 
-Forward, block ``c``: in training, two passes give :math:`\mu = \frac1m\sum x` and then
-:math:`\sigma^2 = \frac1m\sum (x-\mu)^2` (two passes: no cancellation, unlike
-:math:`E[x^2]-\mu^2`); in evaluation the running statistics stand in. Thread 0 stores
-:math:`1/\sqrt{\sigma^2+\epsilon}` and updates the running statistics (PyTorch's unbiased
-variance); a third pass writes :math:`\hat x` and :math:`y = \gamma\hat x + \beta`.
-
-Backward, block ``c``: one pass sums :math:`d\beta = \sum dy` and :math:`d\gamma = \sum dy\,\hat x`;
-a second writes :math:`dx = \gamma\,\mathrm{inv\_std}\,(dy - d\beta/m - \hat x\, d\gamma/m)`, the
-two means being zero in evaluation mode.
-
-The channel's values are strided ``j -> (j // S, c, j % S)``; all sums are float64.
+- **layout**: arrays are seen as (N, C, S) with ``S`` the product of the axes after the channel
+  (1 for ``BatchNorm1d`` on (N, C)); block ``c`` owns channel ``c``'s ``m = N*S`` values,
+  strided ``j -> (j // S, c, j % S)``, so (N, C) inputs run here too;
+- **accumulation**: every sum is float64, each thread's partial sum a sequential loop over up
+  to ``N*S/256`` values and the partials combined by
+  :func:`~minigan.kernels.cuda.common.block_sum`, since a float32 loop sum would lose digits in
+  proportion to its length; the variance takes the reference's two passes
+  (:math:`\mu` first, then :math:`\frac1m\sum (x-\mu)^2`). The products :math:`dy\,\hat x`
+  are formed in float32 (one rounding each) before their float64 sum; :math:`\hat x`, :math:`y`
+  and :math:`dx` are evaluated in float64 and rounded once on the store;
+- **fusion**: forward is one kernel (the two statistics passes, then :math:`\hat x` and
+  :math:`y = \gamma\hat x + \beta` written in one pass, thread 0 storing
+  :math:`1/\sqrt{\sigma^2+\epsilon}` and updating the running statistics); backward one pass
+  for :math:`d\beta = \sum dy` and :math:`d\gamma = \sum dy\,\hat x` together, and a second for
+  :math:`dx = \gamma\,\mathrm{inv\_std}\,(dy - d\beta/m - \hat x\, d\gamma/m)` (the two means
+  zero in evaluation mode).
 """
 
 from __future__ import annotations
@@ -25,9 +30,18 @@ from typing import Any
 
 from numba import cuda, float64
 
-from minigan.kernels.cuda_common import THREADS, block_sum, reduction_threads
+from minigan.functional.batchnorm import BatchNormCache
+from minigan.kernels.cuda.common import (
+    THREADS,
+    block_sum,
+    cupy,
+    current_stream,
+    numba_view,
+    reduction_threads,
+)
 
 
+# ---- kernels and their launch helpers (Numba device arrays) --------------------------------------
 @cuda.jit
 def _batchnorm_forward_kernel(  # type: ignore[no-untyped-def]
     x, gamma, beta, running_mean, running_var, training, momentum, eps, x_hat, y, inv_std
@@ -63,7 +77,7 @@ def _batchnorm_forward_kernel(  # type: ignore[no-untyped-def]
         y[n, c, s] = g * h + b
 
 
-def batchnorm_forward(
+def launch_batchnorm_forward(
     x: Any,
     gamma: Any,
     beta: Any,
@@ -114,7 +128,7 @@ def _batchnorm_backward_kernel(  # type: ignore[no-untyped-def]
         dx[n, c, s] = scale * (dy[n, c, s] - mean_dy - x_hat[n, c, s] * mean_dy_xhat)
 
 
-def batchnorm_backward(
+def launch_batchnorm_backward(
     dy: Any,
     x_hat: Any,
     gamma: Any,
@@ -132,3 +146,47 @@ def batchnorm_backward(
     _batchnorm_backward_kernel[dy.shape[1], threads, stream](
         dy, x_hat, gamma, inv_std, training, dx, dgamma, dbeta
     )
+
+
+# ---- CuPy wrappers -------------------------------------------------------------------------------
+def _ncs(a: Any) -> Any:
+    """(N, C, ...) as a contiguous (N, C, S) CuPy view."""
+    a = cupy.ascontiguousarray(a)
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def batchnorm_forward(
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    running_mean: Any,
+    running_var: Any,
+    training: bool,
+    momentum: float,
+    eps: float,
+) -> tuple[Any, BatchNormCache]:
+    """:func:`minigan.functional.batchnorm_forward` on CuPy arrays (running statistics updated
+    in place in training, as there)."""
+    x3 = _ncs(x)
+    x_hat, y = cupy.empty_like(x3), cupy.empty_like(x3)
+    inv_std = cupy.empty(x.shape[1], x.dtype)
+    view = numba_view
+    launch_batchnorm_forward(
+        view(x3), view(gamma), view(beta), view(running_mean), view(running_var), training,
+        momentum, eps, view(x_hat), view(y), view(inv_std), current_stream(),
+    )  # fmt: skip
+    return y.reshape(x.shape), BatchNormCache(x_hat.reshape(x.shape), inv_std, gamma, training)
+
+
+def batchnorm_backward(dy: Any, cache: BatchNormCache) -> tuple[Any, Any, Any]:
+    """:func:`minigan.functional.batchnorm_backward` on CuPy arrays: ``(dx, dgamma, dbeta)``."""
+    x_hat, inv_std, gamma, training = cache
+    dy3 = _ncs(dy)
+    dx = cupy.empty_like(dy3)
+    dgamma, dbeta = cupy.empty_like(gamma), cupy.empty_like(gamma)
+    view = numba_view
+    launch_batchnorm_backward(
+        view(dy3), view(_ncs(x_hat)), view(gamma), view(inv_std), training, view(dx),
+        view(dgamma), view(dbeta), current_stream(),
+    )  # fmt: skip
+    return dx.reshape(dy.shape), dgamma, dbeta

@@ -1,26 +1,26 @@
-r"""BatchNorm on the CPU: forward and backward each one Numba pass per channel.
+r"""BatchNorm on the CPU: one Numba task per channel, its sweeps made while the channel is in cache.
 
-NumPy reference: :mod:`minigan.functional.batchnorm` (same signature, same ``BatchNormCache``:
-``x_hat``, ``inv_std``, ``gamma``, ``training``). The input (N, C), (N, C, L) or (N, C, H, W) is
-viewed as (N, C, L); one task takes one channel and makes two sweeps over its ``N*L`` values,
-the second while they are still in cache:
+Math and cache: :func:`minigan.functional.batchnorm.batchnorm_forward` and
+:func:`minigan.functional.batchnorm.batchnorm_backward` (the derivation of
+:math:`dx = \frac{1}{\sqrt{\sigma^2+\epsilon}}(d\hat x - \operatorname{mean}(d\hat x) - \hat x
+\operatorname{mean}(d\hat x\,\hat x))`; the same ``BatchNormCache``). The input (N, C, L) or
+(N, C, H, W) is viewed as (N, C, L); one task takes one channel's ``m = N*L`` values. Where it
+differs from the reference:
 
-- forward: :math:`\sum x` and :math:`\sum x^2` in float64 (so
-  :math:`\sigma^2 = \overline{x^2} - \mu^2` loses nothing at float32 precision), then
-  :math:`\hat x = (x - \mu) / \sqrt{\sigma^2 + \epsilon}` and :math:`y = \gamma \hat x + \beta`
-  written together in the same sweep (the reference makes six array passes);
-- backward: :math:`d\beta = \sum dy`, :math:`d\gamma = \sum dy\,\hat x` (float64), then
-  :math:`dx = \gamma / \sigma \cdot (dy - d\beta/m - \hat x\, d\gamma/m)`, or
-  :math:`\gamma\, dy / \sigma` in evaluation mode.
+- **accumulation**: every sum (:math:`\sum x`, :math:`\sum (x-\mu)^2`, :math:`\sum dy`,
+  :math:`\sum dy\,\hat x`) is a float64 loop, since a sequential float32 sum over up to
+  ``N*H*W`` values would lose digits in proportion to its length; the variance takes the
+  reference's two passes, the mean first, then the mean of squared deviations (never
+  :math:`E[x^2] - \mu^2`, which cancels when :math:`|\mu| \gg \sigma`);
+- **fusion**: forward writes :math:`\hat x` and :math:`y = \gamma \hat x + \beta` in one sweep
+  (in float32, with :math:`\mu` and :math:`1/\sqrt{\sigma^2+\epsilon}` rounded to float32 first),
+  backward writes :math:`dx = \gamma\,\mathrm{inv\_std}\,(dy - d\beta/m - \hat x\,d\gamma/m)` in
+  one (the two means zero in evaluation mode); the reference makes several array passes.
 
-The running statistics (C values) are updated with the reference's NumPy expressions.
-
-A 2-D input (N, C) (``BatchNorm1d`` after a ``Linear``) goes to the reference: there every
-channel is a column, L = 1, so the per-channel loop would read one value per cache line, while
-the reference's ``einsum`` reductions run over contiguous rows. Measured at G.1 (64 x 6272,
-2 threads) against a Numba kernel that sums blocks of rows in parallel: forward 0.8 against
-1.4 ms, backward 0.8 against 1.2 ms, so the reference stays.
-The ``numba.cuda`` version is :mod:`minigan.kernels.cuda_batchnorm`.
+The running statistics (C values) are updated with the reference's NumPy expressions. A 2-D
+input (N, C) (``BatchNorm1d`` after a ``Linear``) goes to the reference: every channel is then
+a strided column, one value per cache line, while the reference's ``einsum`` reductions run
+along contiguous rows (measured faster: ``docs/performance.md``, "The kernels, measured").
 """
 
 from __future__ import annotations
@@ -31,15 +31,35 @@ from numba import njit, prange
 from minigan.functional import batchnorm as reference
 from minigan.functional.batchnorm import BatchNormCache
 
+# The float64 sums allow reassociation and contraction to fused multiply-adds, their only
+# relaxations: LLVM then vectorises them (several lanes instead of one chain of dependent adds),
+# which changes their rounding at the 1e-16 level, far below float32.
 
-@njit(cache=True, fastmath={"reassoc"})
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _sum(a, ch):  # pragma: no cover - compiled
+    """``sum a[:, ch, :]`` in float64."""
+    s = 0.0
+    for nb in range(a.shape[0]):
+        for i in range(a.shape[2]):
+            s += np.float64(a[nb, ch, i])
+    return s
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _squared_deviations(a, ch, mu):  # pragma: no cover - compiled
+    """``sum (a[:, ch, :] - mu)^2`` in float64 (``mu`` a float64)."""
+    s = 0.0
+    for nb in range(a.shape[0]):
+        for i in range(a.shape[2]):
+            d = np.float64(a[nb, ch, i]) - mu
+            s += d * d
+    return s
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
 def _sums(a, b, ch):  # pragma: no cover - compiled
-    """``(sum a[:, ch, :], sum (a b)[:, ch, :])`` in float64.
-
-    Reassociation, the only relaxation, lets LLVM vectorise the two sums (several lanes
-    instead of one chain of dependent adds); it changes their rounding at the 1e-16 level,
-    far below float32.
-    """
+    """``(sum a[:, ch, :], sum (a b)[:, ch, :])`` in float64, in one sweep."""
     s = 0.0
     s_ab = 0.0
     for nb in range(a.shape[0]):
@@ -56,9 +76,8 @@ def _forward(x, gamma, beta, mean, var, training, eps, y, x_hat):  # pragma: no 
     m = n * length
     for ch in prange(c):
         if training:
-            s, s2 = _sums(x, x, ch)
-            mean[ch] = s / m
-            var[ch] = max(s2 / m - (s / m) ** 2, 0.0)
+            mean[ch] = _sum(x, ch) / m
+            var[ch] = _squared_deviations(x, ch, mean[ch]) / m
         mu = x.dtype.type(mean[ch])
         inv = x.dtype.type(1.0 / np.sqrt(var[ch] + eps))
         g, b = gamma[ch], beta[ch]
@@ -115,11 +134,7 @@ def batchnorm_forward(
     y, x_hat = np.empty_like(x3), np.empty_like(x3)
     _forward(x3, gamma, beta, mean, var, training, float(eps), y, x_hat)
     if training:
-        m = x.size // c
-        running_mean *= 1 - momentum
-        running_mean += momentum * mean.astype(x.dtype)
-        running_var *= 1 - momentum
-        running_var += (momentum * m / (m - 1)) * var.astype(x.dtype)
+        reference.update_running_stats(running_mean, running_var, mean, var, x.size // c, momentum)
     inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
     return y.reshape(x.shape), BatchNormCache(x_hat.reshape(x.shape), inv_std, gamma, training)
 

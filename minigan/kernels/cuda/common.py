@@ -1,4 +1,5 @@
-"""Launch geometry and the block-wide sum shared by the ``numba.cuda`` kernels (``cuda_*.py``).
+"""What the ``numba.cuda`` kernels of this package share: launch geometry, the block-wide sum,
+and the hand-over of CuPy arrays and streams to Numba.
 
 Two thread mappings are used:
 
@@ -11,12 +12,29 @@ Two thread mappings are used:
 
 Block sizes shrink for small arrays (never below a warp): a 64-value channel gets 64 threads,
 not 256, and the simulator, which runs every thread as a Python thread, stays fast.
+
+The wrappers beside each kernel take and return CuPy arrays. They launch on **CuPy's current
+stream** (:func:`current_stream`, so ``stream.begin_capture()`` records the kernels into a CUDA
+graph), allocate from CuPy's memory pool, and never synchronise with the host. CuPy arrays
+reach Numba through :func:`numba_view`, ``cuda.as_cuda_array(a, sync=False)``: Numba would
+otherwise synchronise CuPy's stream on every argument, needless since both use the same stream.
+
+CuPy is optional here: without it (CI runs the kernels under ``NUMBA_ENABLE_CUDASIM=1`` with no
+CuPy) :data:`cupy` is None, the kernels, their launch helpers and the ``KERNELS`` table still
+import, and only the wrappers, which are called with CuPy arrays, need it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import cuda
+
+try:
+    import cupy
+except ImportError:  # the kernels run without CuPy; only the wrappers need it
+    cupy = None
 
 THREADS = 256
 """Largest block; a power of two, as :func:`block_sum`'s halving tree needs."""
@@ -73,3 +91,22 @@ def absent(dtype: np.dtype | type, ndim: int = 1) -> object:
     if key not in _absent:
         _absent[key] = cuda.device_array((0,) * ndim, dtype=dtype)
     return _absent[key]
+
+
+_streams: dict[int, Any] = {}
+
+
+def current_stream() -> Any:
+    """Numba's handle on CuPy's current stream (0, the legacy default stream, stays 0)."""
+    ptr = cupy.cuda.get_current_stream().ptr
+    if ptr == 0:
+        return 0
+    if ptr not in _streams:
+        _streams[ptr] = cuda.external_stream(ptr)
+    return _streams[ptr]
+
+
+def numba_view(a: Any) -> Any:
+    """A Numba view of a CuPy array (any strides), without a stream synchronisation; None
+    stays None."""
+    return None if a is None else cuda.as_cuda_array(a, sync=False)

@@ -1,0 +1,82 @@
+"""``minigan sample``: write samples of a trained generator as ``.npy`` (uint8) or a ``.png`` grid."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from minigan.commands import NON_NEGATIVE_INT, POSITIVE_INT
+from minigan.data.loader import to_uint8
+from minigan.sampling import load_generator, sample
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``minigan sample``."""
+    parser.add_argument(
+        "checkpoint",
+        metavar="RUN_DIR|CHECKPOINT",
+        help="a run directory (from minigan train --out), its checkpoint/ directory, or the "
+        "G.safetensors in it",
+    )
+    parser.add_argument(
+        "--n", type=POSITIVE_INT, default=64, help="number of samples (default: 64)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=NON_NEGATIVE_INT,
+        default=0,
+        help="seed of the noise; same seed, same samples (default: 0)",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="FILE.npy: uint8 array of shape (N, 28, 28); FILE.png: a grid of the samples",
+    )
+    parser.add_argument(
+        "--nrow",
+        type=POSITIVE_INT,
+        default=8,
+        metavar="N",
+        help="images per row of a .png grid (default: 8)",
+    )
+    parser.add_argument(
+        "--batch-stats",
+        action="store_true",
+        help="normalise BatchNorm with the statistics of the N samples (training mode) instead "
+        "of the running statistics; then a sample depends on the rest of its batch",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write ``args.n`` samples of the checkpoint to ``args.out``; 2 on a bad input."""
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in (".npy", ".png"):
+        print(f"minigan sample: error: --out must end in .npy or .png, got {out}", file=sys.stderr)
+        return 2
+    if args.batch_stats and args.n < 2:
+        print("minigan sample: error: --batch-stats needs --n of at least 2", file=sys.stderr)
+        return 2
+    try:
+        G, config = load_generator(args.checkpoint)
+        images = sample(G, args.n, config.z_dim, args.seed, batch_stats=args.batch_stats)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".png":
+            from minigan.viz import save_image_grid
+
+            save_image_grid(images, out, args.nrow)
+        else:
+            tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, to_uint8(images[:, 0]))
+            os.replace(tmp, out)
+    except (OSError, ValueError, ImportError) as exc:
+        print(f"minigan sample: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.n} samples of {config.model} to {out}")
+    return 0

@@ -1,0 +1,101 @@
+r"""Losses, each returning ``(loss, dx)``: the mean over the batch (a Python float; a 0-d device
+array from the CUDA kernels) and the gradient of that mean with respect to the input ``x``, in
+``x``'s dtype. Here ``x`` is a logit (a real number; the probability is :math:`\sigma(x)`).
+
+**Binary cross-entropy on logits.** With :math:`p = \sigma(x) = 1/(1+e^{-x})` and target
+:math:`t \in [0, 1]`, :math:`\ell = -t\log p - (1-t)\log(1-p)`. With
+:math:`\operatorname{softplus}(z) = \log(1+e^{z})`:
+
+.. math::
+    \log \sigma(x) = -\log(1 + e^{-x}) = -\operatorname{softplus}(-x), \qquad
+    \log(1 - \sigma(x)) = \log\frac{e^{-x}}{1+e^{-x}} = -\operatorname{softplus}(x),
+
+and :math:`\operatorname{softplus}(-x) = \log(e^{-x}(e^{x} + 1)) = \operatorname{softplus}(x) - x`, so
+
+.. math::
+    \ell = t\operatorname{softplus}(-x) + (1-t)\operatorname{softplus}(x)
+         = \operatorname{softplus}(x) - x t.
+
+Evaluated as :math:`\operatorname{softplus}(x) = \max(x, 0) + \log(1 + e^{-|x|})`, it never
+exponentiates a positive number: finite for logits of any size. Its derivative, from
+:math:`\operatorname{softplus}'(x) = e^{x}/(1+e^{x}) = \sigma(x)`, is
+
+.. math::
+    \frac{\partial \ell}{\partial x} = \sigma(x) - t,
+
+so the gradient of the mean over ``N`` values is :math:`(\sigma(x) - t)/N`.
+
+>>> import numpy as np
+>>> loss, dx = bce_with_logits(np.array([1e4, -1e4], np.float32), np.array([0.0, 1.0], np.float32))
+>>> loss, dx
+(10000.0, array([ 0.5, -0.5], dtype=float32))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minigan.functional.activations import sigmoid
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(x))`` as ``max(x, 0) + log1p(exp(-|x|))``: no overflow."""
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _check_pair(name: str, x: np.ndarray, t: np.ndarray) -> None:
+    if x.shape != t.shape:
+        raise ValueError(f"{name}: input shape {x.shape} and target shape {t.shape} differ")
+    if x.size == 0:
+        raise ValueError(f"{name}: empty input")
+
+
+def bce_with_logits(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean of ``softplus(x) - x t``; gradient ``(sigmoid(x) - t) / N`` (see above).
+
+    ``logits`` and ``targets`` have the same shape (any); ``N`` is their number of elements.
+    """
+    _check_pair("bce_with_logits", logits, targets)
+    targets = targets.astype(logits.dtype, copy=False)
+    loss = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    return float(loss.mean()), (sigmoid(logits) - targets) / logits.size
+
+
+def bce(probs: np.ndarray, targets: np.ndarray, eps: float = 1e-7) -> tuple[float, np.ndarray]:
+    """BCE on probabilities: mean of ``-t log p - (1-t) log(1-p)``.
+
+    ``p`` is **clamped** to ``[eps, 1 - eps]`` first, so the loss stays finite at 0 and 1; the
+    gradient ``(p - t) / (p (1 - p) N)`` is that of the clamped expression (zero where the
+    clamp is active). Prefer :func:`bce_with_logits`, which needs no clamp.
+    """
+    _check_pair("bce", probs, targets)
+    targets = targets.astype(probs.dtype, copy=False)
+    p = np.clip(probs, eps, 1 - eps)
+    loss = -(targets * np.log(p) + (1 - targets) * np.log1p(-p))
+    inside = (probs >= eps) & (probs <= 1 - eps)
+    grad = np.where(inside, (p - targets) / (p * (1 - p)), 0) / probs.size
+    return float(loss.mean()), grad.astype(probs.dtype, copy=False)
+
+
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    r"""Mean over N of :math:`-\log \operatorname{softmax}(x_n)_{y_n}`; ``logits`` (N, K), integer
+    ``labels`` (N,). Gradient ``(softmax(x) - onehot(y)) / N``. Shifting by the row max keeps
+    ``exp`` finite.
+    """
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(
+            f"softmax_cross_entropy: expected logits (N, K) and labels (N,), got {logits.shape} "
+            f"and {labels.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"softmax_cross_entropy: labels must be integers, got {labels.dtype}")
+    n, k = logits.shape
+    if labels.min() < 0 or labels.max() >= k:
+        raise ValueError(f"softmax_cross_entropy: labels must lie in [0, {k}), got {labels}")
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = shifted - log_z
+    rows = np.arange(n)
+    grad = np.exp(log_probs)
+    grad[rows, labels] -= 1
+    return float(-log_probs[rows, labels].mean()), grad / n
