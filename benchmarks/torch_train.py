@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch_dcgan
 
 from minigan.config import TrainConfig
 from minigan.data import BatchIterator, load_dataset
@@ -27,12 +25,21 @@ from minigan.viz import save_image_grid
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], epilog="Needs PyTorch: pip install torch"
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # before importing PyTorch: --help works without it
+    try:
+        import torch
+        import torch_dcgan
+    except ImportError as exc:
+        parser.exit(
+            2, f"{parser.prog}: error: this script needs PyTorch ({exc}): pip install torch\n"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     torch_dcgan.set_threads(args.threads)
 

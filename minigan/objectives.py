@@ -9,16 +9,18 @@ is :math:`D(x) = \sigma(a)`. Goodfellow et al.'s value function is
             + \mathbb E_{z \sim \mathcal N(0, I)} \log\big(1 - D(G(z))\big).
 
 **D** maximises V, i.e. minimises :math:`-V`: binary cross-entropy with target 1 on the real
-logits and 0 on the fake ones (:func:`minigan.functional.losses.bce_with_logits`), gradients
-:math:`(\sigma(a) - 1)/N` and :math:`\sigma(a)/N`. **G** minimises V's second term:
+logits and 0 on the fake ones (:func:`minigan.functional.losses.bce_with_logits`), returned as
+``(loss, d_real_out, d_fake_out)``; D's outputs are logits, so these are ``d_real_logits``
+:math:`(\sigma(a_\text{real}) - 1)/N` and ``d_fake_logits`` :math:`\sigma(a_\text{fake})/N`.
+**G** minimises V's second term, returned as ``(loss, d_fake_out)``:
 
 - ``"minimax"``: :math:`\mathbb E \log(1 - \sigma(a)) = -\mathbb E\,\mathrm{softplus}(a)`,
-  which is minus BCE with target 0; gradient :math:`-\sigma(a)/N`, which vanishes as
-  :math:`a \to -\infty`, exactly when D confidently rejects the fakes (saturation);
+  which is minus BCE with target 0; gradient ``d_fake_logits`` :math:`-\sigma(a)/N`, which
+  vanishes as :math:`a \to -\infty`, exactly when D confidently rejects the fakes (saturation);
 - ``"nonsaturating"``: :math:`-\mathbb E \log \sigma(a)`, BCE with target 1, the same fixed
-  point with gradient :math:`(\sigma(a) - 1)/N \to -1/N` there.
+  point with gradient ``d_fake_logits`` :math:`(\sigma(a) - 1)/N \to -1/N` there.
 
-Gradients are of the batch mean (divided by N). Every loss runs through
+Gradients are of the batch mean (divided by N), in the names of ``docs/notation.md``. Every loss runs through
 :func:`minigan.backend.kernel`, so the fused CUDA loss kernel runs on CuPy arrays.
 
 >>> import numpy as np
@@ -51,7 +53,12 @@ def _bce(logits: Any, target: float) -> tuple[Any, Any]:
 class Objective:
     """A GAN game: D's loss and G's loss on D's outputs, and their gradients.
 
-    - :meth:`d_loss` ``(real_out, fake_out) -> (loss, d_real_out, d_fake_out)``;
+    D's loss is a sum of a term on the real batch and a term on the fake batch (true of every
+    game here; a gradient penalty is a separate term of the step), so the step can finish each
+    batch, forward and backward, before the next: D keeps one cache per layer.
+
+    - :meth:`d_loss_real` ``(real_out) -> (loss, d_real_out)``, :meth:`d_loss_fake`
+      ``(fake_out) -> (loss, d_fake_out)``, and their sum :meth:`d_loss`;
     - :meth:`g_loss` ``(fake_out) -> (loss, d_fake_out)``;
     - :attr:`probabilities`: whether ``sigmoid`` of D's output is a probability (then the step
       reports the mean D(x) and D(G(z))).
@@ -63,11 +70,20 @@ class Objective:
     name = ""
     probabilities = True
 
-    def d_loss(self, real_out: Any, fake_out: Any) -> tuple[Any, Any, Any]:
+    def d_loss_real(self, real_out: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def d_loss_fake(self, fake_out: Any) -> tuple[Any, Any]:
         raise NotImplementedError
 
     def g_loss(self, fake_out: Any) -> tuple[Any, Any]:
         raise NotImplementedError
+
+    def d_loss(self, real_out: Any, fake_out: Any) -> tuple[Any, Any, Any]:
+        """``(loss, d_real_out, d_fake_out)``: D's whole loss, the sum of its two terms."""
+        loss_real, d_real = self.d_loss_real(real_out)
+        loss_fake, d_fake = self.d_loss_fake(fake_out)
+        return loss_real + loss_fake, d_real, d_fake
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -79,10 +95,11 @@ class NonSaturating(Objective):
 
     name = "nonsaturating"
 
-    def d_loss(self, real_out: Any, fake_out: Any) -> tuple[Any, Any, Any]:
-        loss_real, d_real = _bce(real_out, 1.0)
-        loss_fake, d_fake = _bce(fake_out, 0.0)
-        return loss_real + loss_fake, d_real, d_fake
+    def d_loss_real(self, real_out: Any) -> tuple[Any, Any]:
+        return _bce(real_out, 1.0)
+
+    def d_loss_fake(self, fake_out: Any) -> tuple[Any, Any]:
+        return _bce(fake_out, 0.0)
 
     def g_loss(self, fake_out: Any) -> tuple[Any, Any]:
         return _bce(fake_out, 1.0)

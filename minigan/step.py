@@ -10,9 +10,9 @@ The game (:mod:`minigan.objectives` has the losses and their derivations):
 An iteration is ``len(real)`` **D steps** (one per real batch; one for a single batch), then one
 **G step**. Everything is computed by hand, the chain rule written out:
 
-- D step: D's outputs on a real batch and on a fake batch ``G(z)``; the objective's D loss and
-  its gradients on those outputs; ``D.backward_params`` for each batch (the gradients add up in
-  D's parameters); an optional ``penalty`` adds its own; ``opt_D.step()``.
+- D step: for the real batch, then for a fake batch ``G(z)``: D's outputs, the objective's term
+  of D's loss and its gradient on them, ``D.backward_params`` (the gradients add up in D's
+  parameters); an optional ``penalty`` adds its own; ``opt_D.step()``.
 - G step: fresh noise through G and the updated D; the objective's G loss and its gradient on
   D's output; ``D.backward`` turns it into the gradient on the images, ``G.backward_params``
   into G's parameter gradients; ``opt_G.step()``.
@@ -79,17 +79,18 @@ def d_step(
     objective = get_objective(objective)
     # ---------------------------------------------------------------------------------------
     # D: maximise  E log D(x) + E log(1 - D(G(z)))  (the objective's D loss, minimised)
-    # zero_grad also drops the D gradients left by the last G step. D keeps one cache per
-    # layer: the real batch's forward is set aside while the fake batch goes through.
+    # zero_grad also drops the D gradients left by the last G step. D caches only its last
+    # forward, so each batch goes forward then backward at once; the two backward passes add
+    # into D's gradients.
     # ---------------------------------------------------------------------------------------
     D.zero_grad()
     real_out = _run(D, real, labels)  # (N, 1)
-    real_pass = D.caches()
+    loss_real, d_real_out = objective.d_loss_real(real_out)
+    D.backward_params(d_real_out)  # dloss_D / dW from the real batch ...
     fake_out = _run(D, fake, labels)  # (N, 1)
-    loss_D, d_real_out, d_fake_out = objective.d_loss(real_out, fake_out)
-    D.backward_params(d_fake_out)  # dloss_D / dW from the fake batch ...
-    D.restore_caches(real_pass)
-    D.backward_params(d_real_out)  # ... plus the real batch's
+    loss_fake, d_fake_out = objective.d_loss_fake(fake_out)
+    D.backward_params(d_fake_out)  # ... plus the fake batch's
+    loss_D = loss_real + loss_fake
     record: dict[str, Any] = {}
     if penalty is not None:
         record["penalty"] = penalty(D, real, fake, labels)

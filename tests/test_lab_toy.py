@@ -1,8 +1,11 @@
 """The toy GAN, ``minigan toy`` and ``minigan lab``: determinism, files, argument errors."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
+from minigan import backend
 from minigan.cli import main
 from minigan.lab.toy_gan import ToyGAN
 
@@ -58,6 +61,8 @@ def test_bad_arguments():
         ["toy", "--lr", "0"],
         ["lab", "modes", "--dists", "moons"],
         ["lab", "nothing"],
+        ["toy", "--backend", "tpu"],
+        ["lab", "modes", "--backend", "tpu"],
     ],
 )
 def test_cli_rejects_bad_values(argv, capsys):
@@ -105,7 +110,12 @@ def test_lab_commands_print_numbers_and_draw(tmp_path, capsys):
     out = str(tmp_path)
     assert main(["lab", "saturation", "--steps", "4", "--warmup", "50", "--out", out]) == 0
     text = capsys.readouterr().out
-    assert "G trained with minimax" in text and "ratio" in text
+    assert "G trained with minimax" in text and "ratio minimax/ns" in text
+    # the ratio column is ‖minimax‖ / ‖non-saturating‖ (docs/minimax.md's D/(1-D)): below 1
+    # while D rejects the fakes
+    step0 = next(line for line in text.splitlines() if line.split()[:1] == ["0"])
+    d_fake, mm, ns, ratio = map(float, step0.split()[1:])
+    assert d_fake < 0.5 and ratio == pytest.approx(mm / ns, rel=1e-2) and ratio < 1
     assert (tmp_path / "saturation_sgd.png").exists()
     assert (
         main(
@@ -143,3 +153,49 @@ def test_default_toy_run_covers_the_ring():
     gan.train(3000)
     cov = count_modes(gan.generate(2000), gan.dist.centers, gan.dist.std)
     assert cov.covered >= 7 and cov.off_mode < 0.25
+
+
+# ---- --backend ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_backend():
+    """``--backend`` selects the backend for the process: put the previous one back after."""
+    previous = backend.current()
+    yield
+    backend.use(previous)
+
+
+def test_toy_and_lab_run_on_numba(tmp_path, restore_backend):
+    pytest.importorskip("numba")
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("PIL")
+    out = tmp_path / "toy"
+    argv = ["toy", "--steps", "4", "--every", "2", "--no-frames", "--quiet", "--out", str(out)]
+    assert main([*argv, "--backend", "numba"]) == 0
+    assert backend.current() == "numba"
+    assert (out / "final.png").exists() and (out / "toy.gif").exists()
+    lab = ["lab", "modes", "--dists", "ring8", "--seeds", "1", "--steps", "4", "--every", "2"]
+    assert main([*lab, "--backend", "numba", "--out", str(tmp_path / "lab")]) == 0
+    assert (tmp_path / "lab" / "modes.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["toy", "--steps", "2", "--quiet"], "minigan toy"),
+        (["lab", "modes", "--dists", "ring8", "--seeds", "1", "--steps", "2"], "minigan lab"),
+    ],
+)
+def test_cupy_backend_without_cupy_is_a_one_line_error(
+    argv, prog, tmp_path, capsys, restore_backend
+):
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed: the cupy backend can run here")
+    out = tmp_path / "out"
+    assert main([*argv, "--backend", "cupy", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: ")
+    assert "minigan[cuda]" in lines[0] and "Traceback" not in captured.err
+    assert captured.out == "" and not out.exists()

@@ -50,10 +50,10 @@ def without_seconds(records):
 
 # ---- the loop body -------------------------------------------------------------------------------
 def test_train_step_runs_each_phase_in_order():
-    """D step: G makes the fakes, D forward on the real then the fake batch, a backward for each
-    without the image gradient (``backward_params``), step; G is never backpropagated in the D
-    step; then G: forward, D forward, D backward (with it), G backward (without the noise's),
-    step."""
+    """D step: G makes the fakes; D forward and backward on the real batch, then on the fake
+    one, both backwards without the image gradient (``backward_params``); step; G is never
+    backpropagated in the D step. Then G: forward, D forward, D backward (with it), G backward
+    (without the noise's), step."""
     rng = np.random.default_rng(0)
     G, D = build("mlp", z_dim=4, rng=rng)
     opt_G, opt_D = Adam(G.parameters(), 2e-4), Adam(D.parameters(), 2e-4)
@@ -78,7 +78,7 @@ def test_train_step_runs_each_phase_in_order():
     noise = lambda n: rng.standard_normal((n, 4), dtype=np.float32)  # noqa: E731
     metrics = as_floats(train_step(G, D, opt_G, opt_D, real, noise))
     assert events == [
-        "G.forward", "D.forward", "D.forward", "D.backward_params", "D.backward_params",
+        "G.forward", "D.forward", "D.backward_params", "D.forward", "D.backward_params",
         "opt_D.step", "G.forward", "D.forward", "D.backward", "G.backward_params", "opt_G.step",
     ]  # fmt: skip
     assert set(metrics) == {"loss_D", "loss_G", "D_x", "D_G_z"}

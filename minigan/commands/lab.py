@@ -9,6 +9,12 @@
 
 Each prints its numbers and writes its figure into ``--out`` (needs the ``plot`` extra; without
 it, the numbers alone). ``optimal-d`` and ``value`` exit with 1 when a tolerance is missed.
+
+Every check takes ``--backend`` (:func:`minigan.commands.select_backend`): ``numpy`` or
+``numba`` host kernels; the lab's arrays stay on the host, so ``cupy`` runs the host references.
+A backend that cannot run is one line ``minigan lab: error: ...`` on stderr and exit status 2.
+The notation of the printed numbers is ``docs/notation.md``'s; the derivations are
+``docs/minimax.md``.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan.commands import POSITIVE_INT
+from minigan.commands import POSITIVE_INT, add_backend_argument, select_backend
 from minigan.lab import modes, theory
 from minigan.losses import GENERATOR_LOSSES
 
@@ -43,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help="directory for figures and tables (default: %(default)s)",
         )
         p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+        add_backend_argument(p)
     for name in ("optimal-d", "value"):
         parsers[name].add_argument(
             "--steps",
@@ -160,16 +167,20 @@ def _saturation(args: argparse.Namespace, out: Path) -> int:
     )
     print(
         f"ring8, D trained alone {args.warmup} steps, then G ({args.optimizer}) and D; "
-        "mean per-sample ‖∂ℓ/∂x‖ at the generated points"
+        "mean per-sample ‖∂ℓ/∂x‖ at the generated points of each loss, and their ratio "
+        "minimax/ns (per sample it is D/(1 - D) = e^a)"
     )
     for loss, run in runs.items():
         print(f"G trained with {loss}:")
-        print(f"  {'step':>6}{'mean D(G(z))':>14}{'minimax':>12}{'non-sat.':>12}{'ratio':>10}")
+        print(
+            f"  {'step':>6}{'mean D(G(z))':>14}{'minimax':>12}{'non-sat.':>12}"
+            f"{'ratio minimax/ns':>18}"
+        )
         for s in sorted(
             {s for s in (0, 1, 10, 50, args.steps // 2, args.steps) if s <= args.steps}
         ):
             mm, ns = run.norm_minimax[s], run.norm_nonsaturating[s]
-            print(f"  {s:>6}{run.d_fake[s]:>14.2e}{mm:>12.2e}{ns:>12.2e}{ns / mm:>10.3g}")
+            print(f"  {s:>6}{run.d_fake[s]:>14.2e}{mm:>12.2e}{ns:>12.2e}{mm / ns:>18.3g}")
     _figure("plot_saturation", runs, out / f"saturation_{args.optimizer}.png")
     return 0
 
@@ -196,4 +207,11 @@ CHECKS = {"optimal-d": _optimal_d, "value": _value, "saturation": _saturation, "
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``minigan lab CHECK``: 0 when its tolerances hold, 1 when one is missed, 2 when the
+    backend cannot run."""
+    try:
+        select_backend(args)
+    except (ValueError, ImportError) as exc:  # unknown name, or its packages missing
+        print(f"minigan lab: error: {exc}", file=sys.stderr)
+        return 2
     return CHECKS[args.check](args, Path(args.out))

@@ -1,4 +1,8 @@
-"""``minigan sample``: write samples of a trained generator as ``.npy`` (uint8) or a ``.png`` grid."""
+"""``minigan sample``: write samples of a trained generator as ``.npy`` (uint8) or a ``.png`` grid.
+
+The generator runs through the selected backend's kernels (``--backend``); with ``cupy`` it is
+moved to the GPU first, as :class:`minigan.train.Trainer` places its models.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan.commands import NON_NEGATIVE_INT, POSITIVE_INT
+from minigan import backend
+from minigan.commands import NON_NEGATIVE_INT, POSITIVE_INT, add_backend_argument, select_backend
 from minigan.data.loader import to_uint8
 from minigan.sampling import load_generator, sample
 
@@ -50,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="normalise BatchNorm with the statistics of the N samples (training mode) instead "
         "of the running statistics; then a sample depends on the rest of its batch",
     )
+    add_backend_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
         print("minigan sample: error: --batch-stats needs --n of at least 2", file=sys.stderr)
         return 2
     try:
+        select_backend(args)
         G, config = load_generator(args.checkpoint)
+        if backend.current() == backend.DEVICE_BACKEND:
+            G.to(backend.DEVICE_BACKEND)  # the CUDA kernels run on its CuPy arrays
         images = sample(G, args.n, config.z_dim, args.seed, batch_stats=args.batch_stats)
         out.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".png":

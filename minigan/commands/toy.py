@@ -3,6 +3,12 @@
 Writes ``OUT/frames/step_*.png``, ``OUT/toy.gif`` and ``OUT/final.png`` (see
 :func:`minigan.lab.frames.run_toy`, the same from Python); progress goes to stderr. Needs the
 ``plot`` extra (matplotlib, Pillow) and no data set.
+
+``--backend`` picks the host kernels (:func:`minigan.commands.select_backend`): ``numpy`` (the
+references) or ``numba``. The toy's arrays stay NumPy arrays on the host whatever the backend,
+so ``cupy`` (accepted, as by every command) runs the host references too: the lab does not move
+its small MLPs to a GPU. A backend that cannot run (a missing package) is one line
+``minigan toy: error: ...`` on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from minigan.commands import POSITIVE_FLOAT, POSITIVE_INT
+from minigan.commands import POSITIVE_FLOAT, POSITIVE_INT, add_backend_argument, select_backend
 from minigan.data.toy import TOY_DISTRIBUTIONS
 from minigan.losses import GENERATOR_LOSSES
 
@@ -77,16 +83,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="write only toy.gif and final.png, not the frames/ PNGs",
     )
+    add_backend_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``minigan toy``: 0 when done, 2 when a backend or the ``plot`` extra is missing."""
+    try:
+        select_backend(args)
+    except (ValueError, ImportError) as exc:  # unknown name, or its packages missing
+        print(f"minigan toy: error: {exc}", file=sys.stderr)
+        return 2
     try:
         import matplotlib  # noqa: F401
         import PIL  # noqa: F401
     except ModuleNotFoundError as err:
         print(
-            f"minigan toy: needs matplotlib and Pillow ({err.name} is missing): "
+            f"minigan toy: error: needs matplotlib and Pillow ({err.name} is missing): "
             "pip install 'minigan[plot]'",
             file=sys.stderr,
         )

@@ -11,9 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-from minigan import backend, tuning
+from minigan import backend
 from minigan.checkpoint import read_config
-from minigan.commands import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, number_type
+from minigan.commands import (
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    add_backend_argument,
+    number_type,
+    select_backend,
+)
 from minigan.config import FAKE_DATA, TrainConfig
 from minigan.data import DATASET_NAMES
 from minigan.losses import GENERATOR_LOSSES
@@ -31,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = """examples (see docs/training.md):
   minigan train --data fashion-mnist --model dcgan28 --epochs 1 --out runs/fmnist1
   minigan train --resume runs/fmnist1 --epochs 5      # continue, up to 5 epochs in all
-  minigan train --dry-run --max-iters 20 --out /tmp/smoke"""
+  minigan train --dry-run --epochs 3 --max-iters 20 --out /tmp/smoke
+      # random pixels, 8 batches per epoch: 20 iterations (3 epochs of 8, stopped at 20)"""
     data = parser.add_argument_group("data")
     data.add_argument(
         "--data",
@@ -41,7 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     data.add_argument("--data-dir", metavar="DIR", help="directory searched first for --data NAME")
     data.add_argument("--no-download", action="store_true", help="never download a dataset")
-    data.add_argument("--dry-run", action="store_true", help="train on random pixels, no dataset")
+    data.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="train on random pixels, no dataset: 8 batches of --batch images per epoch",
+    )
     model = parser.add_argument_group("model and optimisation (saved in config.json)")
     for flag, kwargs in [
         ("--model", {"choices": MODELS, "help": f"architecture (default: {d.model})"}),
@@ -85,9 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ]:
         text += "" if default is None else f" (default: {default})"
         run.add_argument(flag, type=kind, default=default, metavar="N", help=text)
-    run.add_argument(
-        "--backend", choices=sorted(backend.BACKENDS), help="default: $MINIGAN_BACKEND or numpy"
-    )
+    add_backend_argument(run)
     run.add_argument("--no-pictures", action="store_true", help="write no PNG or GIF (faster)")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -128,9 +138,7 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
 def run(args: argparse.Namespace) -> int:
     """Run ``minigan train``: 0 when done, 2 on a bad input, 130 when interrupted."""
     try:
-        if args.backend:
-            backend.use(args.backend)
-        tuning.tune_process(backend.current())  # before any kernel starts Numba's threads
+        select_backend(args)
         trainer = _make_trainer(args)
     except (OSError, ValueError, ImportError) as exc:  # bad path, corrupt file, conflicting run
         print(f"minigan train: error: {exc}", file=sys.stderr)

@@ -1,33 +1,37 @@
-r"""Losses, each returning ``(loss, dx)``: the mean over the batch (a Python float; a 0-d device
-array from the CUDA kernels) and the gradient of that mean with respect to the input ``x``, in
-``x``'s dtype. Here ``x`` is a logit (a real number; the probability is :math:`\sigma(x)`).
+r"""Losses, each returning ``(loss, d_input)``: the mean over the batch (a Python float; a 0-d
+device array from the CUDA kernels) and the gradient **of that mean** with respect to the input,
+in the input's dtype (``d_logits`` for a loss on logits). Symbols as in ``docs/notation.md``:
+:math:`a` is a logit (a real number, D's raw output) and :math:`\sigma(a)` its probability.
 
-**Binary cross-entropy on logits.** With :math:`p = \sigma(x) = 1/(1+e^{-x})` and target
-:math:`t \in [0, 1]`, :math:`\ell = -t\log p - (1-t)\log(1-p)`. With
-:math:`\operatorname{softplus}(z) = \log(1+e^{z})`:
-
-.. math::
-    \log \sigma(x) = -\log(1 + e^{-x}) = -\operatorname{softplus}(-x), \qquad
-    \log(1 - \sigma(x)) = \log\frac{e^{-x}}{1+e^{-x}} = -\operatorname{softplus}(x),
-
-and :math:`\operatorname{softplus}(-x) = \log(e^{-x}(e^{x} + 1)) = \operatorname{softplus}(x) - x`, so
+**Binary cross-entropy on logits.** With :math:`\sigma(a) = 1/(1+e^{-a})` and target
+:math:`t \in [0, 1]`, :math:`\ell = -t\log \sigma(a) - (1-t)\log(1-\sigma(a))`. With
+:math:`\operatorname{softplus}(u) = \log(1+e^{u})`:
 
 .. math::
-    \ell = t\operatorname{softplus}(-x) + (1-t)\operatorname{softplus}(x)
-         = \operatorname{softplus}(x) - x t.
+    \log \sigma(a) = -\log(1 + e^{-a}) = -\operatorname{softplus}(-a), \qquad
+    \log(1 - \sigma(a)) = \log\frac{e^{-a}}{1+e^{-a}} = -\operatorname{softplus}(a),
 
-Evaluated as :math:`\operatorname{softplus}(x) = \max(x, 0) + \log(1 + e^{-|x|})`, it never
+and :math:`\operatorname{softplus}(-a) = \log(e^{-a}(e^{a} + 1)) = \operatorname{softplus}(a) - a`, so
+
+.. math::
+    \ell = t\operatorname{softplus}(-a) + (1-t)\operatorname{softplus}(a)
+         = \operatorname{softplus}(a) - a t.
+
+Evaluated as :math:`\operatorname{softplus}(a) = \max(a, 0) + \log(1 + e^{-|a|})`, it never
 exponentiates a positive number: finite for logits of any size. Its derivative, from
-:math:`\operatorname{softplus}'(x) = e^{x}/(1+e^{x}) = \sigma(x)`, is
+:math:`\operatorname{softplus}'(a) = e^{a}/(1+e^{a}) = \sigma(a)`, is
 
 .. math::
-    \frac{\partial \ell}{\partial x} = \sigma(x) - t,
+    \frac{\partial \ell}{\partial a} = \sigma(a) - t,
 
-so the gradient of the mean over ``N`` values is :math:`(\sigma(x) - t)/N`.
+so the gradient of the mean over ``N`` values is :math:`(\sigma(a) - t)/N`: a per-sample
+gradient divided by N.
 
 >>> import numpy as np
->>> loss, dx = bce_with_logits(np.array([1e4, -1e4], np.float32), np.array([0.0, 1.0], np.float32))
->>> loss, dx
+>>> loss, d_logits = bce_with_logits(
+...     np.array([1e4, -1e4], np.float32), np.array([0.0, 1.0], np.float32)
+... )
+>>> loss, d_logits
 (10000.0, array([ 0.5, -0.5], dtype=float32))
 """
 
@@ -51,7 +55,8 @@ def _check_pair(name: str, x: np.ndarray, t: np.ndarray) -> None:
 
 
 def bce_with_logits(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean of ``softplus(x) - x t``; gradient ``(sigmoid(x) - t) / N`` (see above).
+    """Mean of ``softplus(a) - a t`` over the logits ``a``; returns it and ``d_logits``
+    ``(sigmoid(a) - t) / N``, the gradient of the mean (see above).
 
     ``logits`` and ``targets`` have the same shape (any); ``N`` is their number of elements.
     """
@@ -62,7 +67,7 @@ def bce_with_logits(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.
 
 
 def bce(probs: np.ndarray, targets: np.ndarray, eps: float = 1e-7) -> tuple[float, np.ndarray]:
-    """BCE on probabilities: mean of ``-t log p - (1-t) log(1-p)``.
+    """BCE on probabilities ``p`` (``probs``): mean of ``-t log p - (1-t) log(1-p)``.
 
     ``p`` is **clamped** to ``[eps, 1 - eps]`` first, so the loss stays finite at 0 and 1; the
     gradient ``(p - t) / (p (1 - p) N)`` is that of the clamped expression (zero where the
@@ -78,9 +83,9 @@ def bce(probs: np.ndarray, targets: np.ndarray, eps: float = 1e-7) -> tuple[floa
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-    r"""Mean over N of :math:`-\log \operatorname{softmax}(x_n)_{y_n}`; ``logits`` (N, K), integer
-    ``labels`` (N,). Gradient ``(softmax(x) - onehot(y)) / N``. Shifting by the row max keeps
-    ``exp`` finite.
+    r"""Mean over N of :math:`-\log \operatorname{softmax}(a_n)_{y_n}` for the logits
+    :math:`a_n` (``logits`` (N, K)) and integer ``labels`` :math:`y_n` (N,). Gradient of the
+    mean ``(softmax(a) - onehot(y)) / N``. Shifting by the row max keeps ``exp`` finite.
     """
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(

@@ -74,8 +74,9 @@ def optimal_discriminator(
     p_data: ToyDistribution, p_g: ToyDistribution, x: np.ndarray
 ) -> np.ndarray:
     r""":math:`D^*(x) = p_\text{data}(x) / (p_\text{data}(x) + p_g(x))` at 1-D points ``x`` (n,)
-    (1/2 where both densities vanish). Maximising :math:`a \log D + b \log(1 - D)` over
-    :math:`D \in (0, 1)` gives :math:`D = a / (a + b)`; V integrates this pointwise.
+    (1/2 where both densities vanish). Maximising :math:`f(D) = p \log D + q \log(1 - D)` over
+    :math:`D \in (0, 1)`, with :math:`p = p_\text{data}(x)` and :math:`q = p_g(x)`, gives
+    :math:`D = p / (p + q)`; V integrates this pointwise.
     """
     p, q = p_data.density(x), p_g.density(x)
     total = p + q
@@ -122,7 +123,8 @@ def train_discriminator(
 
 
 def discriminator_prob(D: Module, x: np.ndarray) -> np.ndarray:
-    """:math:`\\sigma(\\text{logit})` of D at 1-D points ``x`` (n,), as float64 (n,)."""
+    """:math:`D(x) = \\sigma(a(x))`, D's logit :math:`a` squashed, at 1-D points ``x`` (n,), as
+    float64 (n,)."""
     logits = D(np.asarray(x, D.dtype).reshape(len(x), -1))[:, 0].astype(np.float64)
     return sigmoid(logits)
 

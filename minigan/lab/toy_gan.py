@@ -6,9 +6,11 @@ fake batch (it minimises the objective's D loss, :math:`-V`), then a **G step** 
 (it minimises the objective's G loss, ``"minimax"`` :math:`\mathbb E\log(1-D(G(z)))` or
 ``"nonsaturating"`` :math:`-\mathbb E\log D(G(z))`; see :mod:`minigan.objectives`).
 
-The gradient that reaches each generated point :math:`x_i = G(z_i)` is what ``D.backward``
-returns; :func:`point_gradients` scales it to the gradient of the *per-sample* loss
-:math:`\ell(x_i)`, so that its norm does not depend on the batch size.
+The gradient that reaches each generated point :math:`x_i = G(z_i)` is what
+``D.backward(d_fake_logits)`` returns (``d_fake`` in :func:`minigan.step.g_step`), the gradient
+of the batch-mean G loss; :func:`point_gradients` scales it by N to the gradient of the
+*per-sample* loss :math:`\ell(x_i)`, so that its norm does not depend on the batch size.
+Symbols as in ``docs/notation.md``.
 
 >>> import numpy as np
 >>> gan = ToyGAN("ring8", rng=np.random.default_rng(0))
@@ -57,7 +59,8 @@ def toy_mlps(
     dtype=np.float32,
     rng: np.random.Generator | None = None,
 ) -> tuple[nn.Sequential, nn.Sequential]:
-    """The toy lab's ``(G, D)``: two-hidden-layer MLPs.
+    """The toy lab's ``(G, D)``: two-hidden-layer MLPs, by default (``z_dim`` 8, ``hidden``
+    128, ``dim`` 2) G 8-128-128-2 with ReLU and D 2-128-128-1 with LeakyReLU(0.2).
 
     G maps noise (N, z_dim) to points (N, dim) (linear output: the data are unbounded);
     D maps points (N, dim) to logits (N, 1).
@@ -93,7 +96,8 @@ def point_gradients(D: nn.Module, x: np.ndarray, kind: str) -> tuple[np.ndarray,
     :math:`\sigma(a) - 1`: so :math:`\|\text{grad}^\text{minimax}_i\| /
     \|\text{grad}^\text{nonsat}_i\| = \sigma(a_i)/(1-\sigma(a_i)) = e^{a_i}` exactly.
 
-    ``D.backward`` gives the gradient of the batch *mean*, so it is multiplied by N. D's
+    ``D.backward(d_fake_logits)`` gives the gradient of the batch *mean*, so it is multiplied
+    by N. D's
     parameter gradients are zeroed afterwards: calling this leaves no trace on a training step.
     """
     logits = D(x)
@@ -175,7 +179,8 @@ class ToyGAN:
         return self.G(self.noise(n) if z is None else z)
 
     def discriminate(self, x: np.ndarray) -> np.ndarray:
-        """:math:`D(x) = \\sigma(\\text{logit})` at points ``x`` (N, dim), shape (N,)."""
+        """:math:`D(x) = \\sigma(a(x))`, D's logit :math:`a` squashed, at points ``x`` (N, dim),
+        shape (N,)."""
         logits = self.D(x.astype(self.dtype, copy=False))[:, 0]
         return sigmoid(logits.astype(np.float64))
 

@@ -83,17 +83,6 @@ class Module:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
-    def caches(self) -> list[Any]:
-        """The cache of every module's last forward, in :meth:`modules` order: a module keeps
-        one forward, so a batch whose backward comes later is set aside with this and put back
-        with :meth:`restore_caches`."""
-        return [m._cache for m in self.modules()]
-
-    def restore_caches(self, caches: list[Any]) -> None:
-        """Put back what :meth:`caches` returned: the next backward runs on that forward."""
-        for module, cache in zip(self.modules(), caches, strict=True):
-            object.__setattr__(module, "_cache", cache)
-
     def _saved(self) -> Any:
         """The cache of the last forward; a clear error if there has been none."""
         if self._cache is None:

@@ -1,0 +1,188 @@
+"""``--backend`` on ``minigan gradcheck`` and ``minigan sample``: the same results as without it,
+clear one-line errors (exit status 2) for a backend that cannot run, and a gradcheck note that
+says truthfully which kernels the checks ran.
+
+Commands that select a real backend run in a subprocess: selecting one is process-wide state
+(:func:`minigan.backend.use`), and "the default" means a fresh process without
+``$MINIGAN_BACKEND``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minigan import backend as backends
+from minigan.cli import main
+from minigan.config import TrainConfig
+from minigan.train import Trainer
+
+HAS_NUMBA = "numba" in backends.available()
+HAS_CUPY = importlib.util.find_spec("cupy") is not None
+needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed (minigan[numba])")
+IMAGES = np.random.default_rng(0).integers(0, 256, (32, 28, 28), dtype=np.uint8)
+
+
+def minigan(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``minigan ARGS`` in a fresh process, ``$MINIGAN_BACKEND`` unset unless ``env`` sets it."""
+    environ = {k: v for k, v in os.environ.items() if k != "MINIGAN_BACKEND"} | (env or {})
+    code = "import sys; from minigan.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A dcgan28 run of 4 iterations (so BatchNorm's running statistics are not the defaults)."""
+    out = tmp_path_factory.mktemp("backend") / "run"
+    config = TrainConfig(data="random", model="dcgan28", batch=8, z_dim=16)
+    with backends.using("numpy"):
+        Trainer(config, out, images=IMAGES, quiet=True, pictures=False).fit()
+    return out
+
+
+def table_rows(out: str) -> list[list[str]]:
+    """The gradcheck table's rows below its header, as lists of cells."""
+    rows = [line.strip("|").split(" | ") for line in out.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row] for row in rows[1:]]
+
+
+# ---- gradcheck ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gradcheck_default() -> str:
+    result = minigan("gradcheck")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_gradcheck_backend_numpy_prints_what_the_default_prints(gradcheck_default):
+    result = minigan("gradcheck", "--backend", "numpy")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == gradcheck_default
+    assert "backend" not in result.stdout  # the reference everywhere: no note
+
+
+@needs_numba
+def test_gradcheck_backend_numba_passes_the_same_checks_and_says_what_ran(gradcheck_default):
+    result = minigan("gradcheck", "--backend", "numba")
+    assert result.returncode == 0, result.stderr
+    rows, default = table_rows(result.stdout), table_rows(gradcheck_default)
+    assert [(r[0], r[1], r[3]) for r in rows] == [(r[0], r[1], r[3]) for r in default]
+    assert all(float(r[2]) <= 1e-6 for r in rows)  # float64 tolerance: kernels ran in float64
+    note = " ".join(result.stdout.split("\n\n")[-2].split())
+    assert note.startswith("backend numba: its kernels are compiled for float64")
+    assert "batchnorm, conv2d, conv_transpose2d, leaky_relu and relu" in note
+    assert result.stdout.rstrip().endswith("23 passed, 0 failed")
+
+
+@needs_numba
+def test_the_numba_note_is_what_the_suite_runs(monkeypatch):
+    """Measured: under numba the suite calls exactly the kernels the note names, on float64
+    arrays, and never the Numba col2im (its convolutions have fewer than 8 channels)."""
+    from minigan.commands.gradcheck import kernel_note
+    from minigan.gradcheck import suite
+    from minigan.kernels.numba import conv
+
+    called: dict[str, set[str]] = {}
+
+    def recording(name, fast):
+        def run(*args, **kwargs):
+            dtypes = {str(a.dtype) for a in args if isinstance(a, np.ndarray) and a.size}
+            called.setdefault(name, set()).update(dtypes)
+            return fast(*args, **kwargs)
+
+        return run
+
+    table = backends.table("numba")
+    for ref, fast in list(table.items()):
+        monkeypatch.setitem(table, ref, recording(ref.__name__, fast))
+    monkeypatch.setattr(conv, "_col2im", recording("numba col2im", conv._col2im))
+    with backends.using("numba"):
+        reports = suite(0)
+        note = kernel_note("numba")
+    assert all(rep.passed for rep in reports)
+    ops = sorted({name.rsplit("_", 1)[0] for name in called})
+    assert ops == ["batchnorm", "conv2d", "conv_transpose2d", "leaky_relu", "relu"]
+    assert all(dtypes == {"float64"} for dtypes in called.values()), called
+    assert f"ran them for {', '.join(ops[:-1])} and {ops[-1]}" in note
+    assert "col2im onto fewer than 8 channels" in note
+
+
+# ---- sample -------------------------------------------------------------------------------------
+
+
+def test_sample_backend_numpy_writes_the_default_bytes(run_dir, tmp_path):
+    default, numpy_ = tmp_path / "default.npy", tmp_path / "numpy.npy"
+    assert minigan("sample", str(run_dir), "--n", "16", "--out", str(default)).returncode == 0
+    result = minigan(
+        "sample", str(run_dir), "--n", "16", "--backend", "numpy", "--out", str(numpy_)
+    )
+    assert result.returncode == 0, result.stderr
+    assert numpy_.read_bytes() == default.read_bytes()
+
+
+@needs_numba
+def test_sample_backend_numba_matches_within_float32_rounding(run_dir, tmp_path):
+    default, numba_ = tmp_path / "default.npy", tmp_path / "numba.npy"
+    assert minigan("sample", str(run_dir), "--n", "16", "--out", str(default)).returncode == 0
+    result = minigan(
+        "sample", str(run_dir), "--n", "16", "--backend", "numba", "--out", str(numba_)
+    )
+    assert result.returncode == 0, result.stderr
+    a, b = np.load(default).astype(int), np.load(numba_).astype(int)
+    assert a.shape == b.shape == (16, 28, 28)
+    # float32 results that differ in the last bits can round to neighbouring uint8 levels
+    assert np.abs(a - b).max() <= 1 and np.mean(a != b) < 0.01
+
+
+# ---- errors -------------------------------------------------------------------------------------
+
+
+def argv(command: str, run_dir: Path, tmp_path: Path) -> list[str]:
+    if command == "sample":
+        return ["sample", str(run_dir), "--n", "2", "--out", str(tmp_path / "x.npy")]
+    return [command]
+
+
+@pytest.mark.parametrize("command", ["gradcheck", "sample"])
+def test_an_unknown_backend_is_an_argparse_error(command, run_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv(command, run_dir, tmp_path), "--backend", "bogus"])
+    assert exit_info.value.code == 2
+    assert "argument --backend: invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(HAS_CUPY, reason="CuPy is installed: --backend cupy would run")
+@pytest.mark.parametrize("command", ["gradcheck", "sample"])
+def test_backend_cupy_without_cupy_names_the_extra(command, run_dir, tmp_path, capsys):
+    assert main([*argv(command, run_dir, tmp_path), "--backend", "cupy"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith(f"minigan {command}: error: ")
+    assert "pip install 'minigan[cuda]'" in err
+    assert not (tmp_path / "x.npy").exists()
+    assert backends.current() != "cupy"  # a failed selection leaves the backend alone
+
+
+@pytest.mark.parametrize("command", ["gradcheck", "sample"])
+def test_a_bogus_minigan_backend_variable_is_a_one_line_error(command, run_dir, tmp_path):
+    result = minigan(*argv(command, run_dir, tmp_path), env={"MINIGAN_BACKEND": "bogus"})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"minigan {command}: error: unknown backend 'bogus'; choose one of "
+        "['cupy', 'numba', 'numpy']\n"
+    )
