@@ -18,24 +18,11 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from devices import cupy_runs_here  # tests/devices.py
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
-
-
-def cupy_runs_here() -> bool:
-    """Whether CuPy imports and sees a CUDA device."""
-    if importlib.util.find_spec("cupy") is None:
-        return False
-    try:
-        import cupy
-
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # no driver, a broken CUDA install
-        return False
-
-
 HAS_GPU = cupy_runs_here()
 
 

@@ -78,6 +78,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from devices import cupy_runs_here  # tests/devices.py
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -100,21 +101,9 @@ ARGPARSE_ERROR = re.compile(r"\bminigan(?: [\w-]+)*: error:")
 SEPARATORS = {"&&", "||", "|", ";", "{", "}", "(", ")", "!"}
 
 
-def _cupy_device() -> bool:
-    """Whether CuPy imports and sees a CUDA device."""
-    if importlib.util.find_spec("cupy") is None:
-        return False
-    try:
-        import cupy
-
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # no driver, a broken CUDA install
-        return False
-
-
 #: (regex a block matches, the check, the skip reason when the check fails).
 REQUIRES: list[tuple[str, Callable[[], bool], str]] = [
-    (r"""["']cupy["']""", _cupy_device, "needs CuPy and a CUDA device (the cupy backend)"),
+    (r"""["']cupy["']""", cupy_runs_here, "needs CuPy and a CUDA device (the cupy backend)"),
 ]
 
 
