@@ -168,6 +168,61 @@ def check_module(
     return report
 
 
+def check_second_order(
+    module: Module,
+    x: np.ndarray,
+    h: float = 1e-6,
+    tolerance: float = DEFAULT_TOLERANCE,
+    seed: int = 0,
+    name: str | None = None,
+) -> GradcheckReport:
+    """Check ``module.input_grad`` and ``module.tangent`` (the second-order pass of a gradient
+    penalty) against central differences at input ``x`` (use float64).
+
+    With random ``dy`` (``y``'s shape) and ``v`` (``x``'s shape), take
+    ``S(w) = <v, input_grad(dy)>``: ``tangent(v)`` must add ``dS/dw`` into each parameter's
+    gradient (reported under its name; a bias gets 0) and return the derivative of the forward
+    along ``v``, ``(f(x + h v) - f(x - h v)) / 2h`` (reported as ``tangent``); ``input_grad``
+    itself must add nothing (its largest addition is reported as ``input_grad``).
+    """
+    if x.dtype != np.float64 or module.dtype not in (None, np.float64):
+        raise TypeError(
+            "check_second_order needs float64 inputs and parameters: call module.to(np.float64)"
+        )
+    rng = np.random.default_rng(seed)
+    states = [copy.deepcopy(g.bit_generator.state) for g in _generators(module)]
+
+    def run(u: np.ndarray) -> np.ndarray:  # the same Dropout masks every time
+        for g, state in zip(_generators(module), states):
+            g.bit_generator.state = copy.deepcopy(state)
+        return module.forward(u)
+
+    x = x.copy()
+    y = run(x)
+    dy, v = rng.standard_normal(y.shape), rng.standard_normal(x.shape)
+    module.zero_grad()
+    module.input_grad(dy)
+    added = max((float(np.abs(p.grad).max(initial=0)) for p in module.parameters()), default=0.0)
+    tangent = module.tangent(v)
+    analytic = {k: p.grad.copy() for k, p in module.named_parameters()}
+
+    def inner() -> float:
+        run(x)
+        return float(np.vdot(v, module.input_grad(dy)))
+
+    report = GradcheckReport(
+        name or type(module).__name__,
+        f"x{tuple(x.shape)} -> y{tuple(y.shape)}",
+        tolerance=tolerance,
+    )
+    report.errors["input_grad"] = added
+    report.errors["tangent"] = relative_error((run(x + h * v) - run(x - h * v)) / (2 * h), tangent)
+    for key, p in module.named_parameters():
+        report.errors[key] = _compare(inner, p.data, analytic[key], h, rng)
+    run(x)
+    return report
+
+
 def check_loss(
     loss_fn: Callable[..., tuple],
     x: np.ndarray,
@@ -235,20 +290,92 @@ def suite(seed: int = 0) -> list[GradcheckReport]:
         check_loss(losses.bce, rng.uniform(0.05, 0.95, (n, 1)), rng.uniform(0, 1, (n, 1))),
         check_loss(losses.softmax_cross_entropy, r(n, 5), rng.integers(0, 5, n)),
     ]
-    real, fake = r(n, 1), r(n, 1)
-    reports += [
-        check_loss(
-            lambda x: losses.discriminator_loss(x, fake)[:2], real, name="discriminator_loss real"
-        ),
-        check_loss(
-            lambda x: losses.discriminator_loss(real, x)[::2], fake, name="discriminator_loss fake"
-        ),
-    ]
-    for kind in ("nonsaturating", "minimax"):
-        reports.append(
-            check_loss(losses.generator_loss, r(n, 1), kind, name=f"generator_loss {kind}")
-        )
+    reports += _objective_checks(rng, n)
+    reports += _second_order_checks(rng, n)
+    reports += _embedding_checks(rng, n)
     return reports
+
+
+def _second_order_checks(rng: np.random.Generator, n: int) -> list[GradcheckReport]:
+    """Each layer's second-order pass (:func:`check_second_order`), then the whole WGAN-GP
+    penalty's weight gradients on a small conv critic against differences of its value (the
+    same interpolation weights for every evaluation)."""
+    from minigan import nn
+    from minigan.penalty import GradientPenalty
+
+    r = lambda *shape: rng.standard_normal(shape)  # noqa: E731
+    gen = np.random.default_rng(int(rng.integers(2**31)))
+    layers = [
+        (nn.Linear(5, 3, rng=gen), r(n, 5), "Linear(5, 3)"),
+        (nn.Conv2d(2, 3, 4, 2, 1, rng=gen), r(n, 2, 6, 6), "Conv2d(2, 3, 4, 2, 1)"),
+        (nn.ConvTranspose2d(2, 3, 4, 2, 1, rng=gen), r(n, 2, 3, 3), "ConvTranspose2d(2, 3, 4)"),
+        (nn.ReLU(), _away_from_zero(rng, (n, 6)), "ReLU"),
+        (nn.LeakyReLU(0.2), _away_from_zero(rng, (n, 6)), "LeakyReLU(0.2)"),
+        (nn.Dropout(0.3, rng=gen), r(n, 6), "Dropout(0.3)"),
+        (nn.Flatten(), r(n, 2, 3, 3), "Flatten"),
+        (nn.Reshape(2, 3), r(n, 6), "Reshape(2, 3)"),
+    ]
+    reports = [
+        check_second_order(m.to(np.float64), x, name=f"{label} 2nd order") for m, x, label in layers
+    ]
+    D = nn.Sequential(
+        nn.Conv2d(1, 2, 4, 2, 1, rng=gen), nn.LeakyReLU(0.2), nn.Conv2d(2, 3, 3, 1, 1, rng=gen),
+        nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(27, 1, rng=gen),
+    ).to(np.float64)  # fmt: skip
+    real, fake, seed = r(n, 1, 6, 6), r(n, 1, 6, 6), int(rng.integers(2**31))
+    penalty = lambda: GradientPenalty(10.0, np.random.default_rng(seed))(D, real, fake)  # noqa: E731
+    D.zero_grad()
+    penalty()
+    analytic = {k: p.grad.copy() for k, p in D.named_parameters()}
+    report = GradcheckReport("GradientPenalty(conv critic)", f"x{real.shape} -> (N, 1)")
+    for key, p in D.named_parameters():
+        report.errors[key] = _compare(penalty, p.data, analytic[key], 1e-6, rng)
+    return [*reports, report]
+
+
+def _embedding_checks(rng: np.random.Generator, n: int) -> list[GradcheckReport]:
+    """``nn.Embedding``'s weight gradient (repeated indices), then a conditional G's and a
+    projection D's gradients (:func:`minigan.nn.conditional.gradcheck_cases`)."""
+    from minigan import nn
+    from minigan.nn.conditional import gradcheck_cases
+
+    emb = nn.Embedding(4, 3, dtype=np.float64, rng=rng)
+    idx = np.concatenate([rng.integers(0, 4, (n, 2)), [[1, 1]]])  # row 1 at least twice
+    dy = rng.standard_normal((*idx.shape, 3))
+    emb.forward(idx)
+    emb.backward(dy)
+    numeric, _ = numeric_gradient(lambda: float(np.vdot(emb.forward(idx), dy)), emb.weight.data)
+    report = GradcheckReport("Embedding(4, 3)", f"idx{idx.shape} -> y{dy.shape}")
+    report.errors["weight"] = relative_error(numeric, emb.weight.grad)
+    cases = gradcheck_cases(rng, n)
+    return [report, *(check_module(m, x, name=name) for m, x, name in cases)]
+
+
+def _objective_checks(rng: np.random.Generator, n: int) -> list[GradcheckReport]:
+    """Each objective's three terms (D's on real and on fake outputs, G's) against central
+    differences, one report per objective; and RMSprop's update against its formula."""
+    from minigan.functional.rmsprop import rmsprop_update
+    from minigan.objectives import OBJECTIVES
+
+    reports = []
+    for name, objective in OBJECTIVES.items():
+        out = rng.uniform(-3, 3, (n, 1))
+        out[np.abs(np.abs(out) - 1) < 0.05] += 0.1  # away from the hinge's kinks at +-1
+        report = GradcheckReport(f"objective {name}", f"D out{out.shape}")
+        for term in ("d_loss_real", "d_loss_fake", "g_loss"):
+            report.errors[term] = check_loss(getattr(objective, term), out).max_error
+        reports.append(report)
+    # RMSprop, three steps: w - lr g / (sqrt(v) + eps) with v the running mean of g^2
+    w, v = rng.standard_normal(5), np.zeros(5)
+    expected, mean_square = w.copy(), np.zeros(5)
+    for _ in range(3):
+        g = rng.standard_normal(5)
+        rmsprop_update(w, g, v, 0.01, 0.99, 1e-8)
+        mean_square = 0.99 * mean_square + 0.01 * g**2
+        expected -= 0.01 * g / (np.sqrt(mean_square) + 1e-8)
+    report = GradcheckReport("RMSprop update, 3 steps", "w(5,) vs its formula")
+    report.errors["weight"] = relative_error(expected, w)
+    return [*reports, report]
 
 
 def format_table(reports: list[GradcheckReport]) -> str:

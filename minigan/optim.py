@@ -8,6 +8,9 @@ with momentum :math:`\mu`, :math:`b_1 = g`, :math:`b_t = \mu b_{t-1} + g`; then
 **Adam**: the update of :func:`minigan.functional.adam.adam_update` (bias-corrected, as
 PyTorch computes it; the derivation is there), one call per parameter through the backend.
 
+**RMSprop**: the update of :func:`minigan.functional.rmsprop.rmsprop_update` (PyTorch's, without
+momentum or centring), one call per parameter through the backend.
+
 >>> import numpy as np
 >>> from minigan.nn import Parameter
 >>> p = Parameter(np.array([1.0], np.float32)); p.grad[:] = 0.5
@@ -24,6 +27,7 @@ import numpy as np
 
 from minigan import backend
 from minigan.functional.adam import adam_update
+from minigan.functional.rmsprop import rmsprop_update
 from minigan.nn.module import Parameter
 
 
@@ -51,8 +55,8 @@ class Optimizer:
     """Shared parts: the parameter list, ``zero_grad`` and state (de)serialisation."""
 
     def __init__(self, params: Iterable[Parameter], lr: float) -> None:
-        if lr <= 0:
-            raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr}")
+        if not 0 < lr < float("inf"):  # also refuses NaN
+            raise ValueError(f"{type(self).__name__}: lr must be a positive number, got {lr}")
         self.params = _check_params(type(self).__name__, params)
         self.lr = float(lr)
 
@@ -161,3 +165,50 @@ class Adam(Optimizer):
             _copy_into(m, state[f"m.{i}"])
             _copy_into(v, state[f"v.{i}"])
         self.t = int(state["step"])
+
+
+class RMSprop(Optimizer):
+    """RMSprop as PyTorch's ``torch.optim.RMSprop`` with its defaults (``alpha`` 0.99, ``eps``
+    1e-8, no momentum, not centred); the running mean square ``v`` per parameter."""
+
+    def __init__(
+        self, params: Iterable[Parameter], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8
+    ) -> None:
+        super().__init__(params, lr)
+        if not 0 <= alpha < 1:
+            raise ValueError(f"RMSprop: alpha must lie in [0, 1), got {alpha}")
+        if not 0 <= eps < float("inf"):
+            raise ValueError(f"RMSprop: eps must be a non-negative number, got {eps}")
+        self.alpha, self.eps = float(alpha), float(eps)
+        self.v = [np.zeros_like(p.data) for p in self.params]
+        self.t = 0
+
+    def step(self) -> None:
+        self.t += 1
+        for p, v in zip(self.params, self.v):
+            backend.kernel(rmsprop_update, p.data)(p.data, p.grad, v, self.lr, self.alpha, self.eps)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = {f"square_avg.{i}": _host_copy(v) for i, v in enumerate(self.v)}
+        state["step"] = np.array(self.t, np.int64)
+        return state
+
+    def _load(self, state: dict[str, np.ndarray]) -> None:
+        for i, v in enumerate(self.v):
+            _copy_into(v, state[f"square_avg.{i}"])
+        self.t = int(state["step"])
+
+
+#: The optimizers a run can train with (``--optimizer``).
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def make_optimizer(
+    name: str, params: Iterable[Parameter], lr: float, betas: tuple[float, float]
+) -> Optimizer:
+    """``Adam(params, lr, betas)`` or ``RMSprop(params, lr)`` (``betas`` unused) by name."""
+    if name == "adam":
+        return Adam(params, lr, betas)
+    if name == "rmsprop":
+        return RMSprop(params, lr)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {OPTIMIZERS}")

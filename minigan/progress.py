@@ -46,6 +46,8 @@ METRIC_LABELS: dict[str, str] = {
     "loss_G": "loss_G",
     "D_x": "D(x)",
     "D_G_z": "D(G(z))",
+    "wasserstein": "W",
+    "penalty": "GP",
 }
 
 
@@ -178,6 +180,7 @@ class RunFiles:
         self.out = Path(out)
         self.metrics = self.out / "metrics.jsonl"
         self.pictures = pictures
+        self.nrow: int | None = None  # images per grid row; None: a square grid
         self._plotted: tuple[int, int] | None = None
 
     def log(self, record: Mapping[str, Any]) -> None:
@@ -188,7 +191,7 @@ class RunFiles:
             f.write(json.dumps(dict(record)) + "\n")
 
     def frame(self, images: Callable[[], np.ndarray], iteration: int) -> None:
-        """Save ``images()`` (N, 1, 28, 28) in [-1, 1] as ``frames/iter_<iteration>.png``
+        """Save ``images()`` (N, C, H, W) in [-1, 1] as ``frames/iter_<iteration>.png``
         (``images`` is called only when pictures are on)."""
         self._grid(images, self.out / "frames" / f"iter_{iteration:07d}.png")
 
@@ -213,7 +216,8 @@ class RunFiles:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         grid = images()
-        self._picture(save_image_grid, grid, path, math.ceil(math.sqrt(len(grid))), scale=2)
+        nrow = self.nrow or math.ceil(math.sqrt(len(grid)))
+        self._picture(save_image_grid, grid, path, nrow, scale=2)
 
     def _picture(self, draw: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         if not self.pictures:

@@ -12,7 +12,8 @@ An iteration is ``len(real)`` **D steps** (one per real batch; one for a single 
 
 - D step: for the real batch, then for a fake batch ``G(z)``: D's outputs, the objective's term
   of D's loss and its gradient on them, ``D.backward_params`` (the gradients add up in D's
-  parameters); an optional ``penalty`` adds its own; ``opt_D.step()``.
+  parameters); an optional ``penalty`` adds its own; ``opt_D.step()``; the objective's
+  ``constrain(D)`` (WGAN's weight clipping).
 - G step: fresh noise through G and the updated D; the objective's G loss and its gradient on
   D's output; ``D.backward`` turns it into the gradient on the images, ``G.backward_params``
   into G's parameter gradients; ``opt_G.step()``.
@@ -44,16 +45,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from minigan.objectives import Objective, get_objective, mean_probability
+from minigan.objectives import Objective, Penalty, get_objective, mean_probability
 
 if TYPE_CHECKING:
     from minigan.nn import Module
     from minigan.optim import Optimizer
 
 __all__ = ["Penalty", "as_floats", "d_step", "g_step", "train_step"]
-
-#: ``penalty(D, real, fake, labels) -> value``; adds its gradient into D's parameter gradients.
-Penalty = Callable[["Module", Any, Any, Any], Any]
 
 
 def _run(model: Module, x: Any, labels: Any) -> Any:
@@ -71,10 +69,12 @@ def d_step(
     labels: Any = None,
     penalty: Penalty | None = None,
 ) -> dict[str, Any]:
-    """One update of D on a ``real`` and a ``fake`` batch (both data here: no input gradient).
+    r"""One update of D on a ``real`` and a ``fake`` batch (both data here: no input gradient).
 
-    Returns ``loss_D`` (with the penalty, if any), ``penalty`` (if any), and for objectives whose
-    D outputs a probability ``D_x`` and ``D_G_z``, the mean D(x) and D(G(z)) of the two batches.
+    After the update, ``objective.constrain(D)`` (WGAN clips D's weights). Returns ``loss_D``
+    (with the penalty, if any), ``penalty`` (if any), for objectives whose D outputs a
+    probability ``D_x`` and ``D_G_z`` (the mean D(x) and D(G(z)) of the two batches), and for
+    critics ``wasserstein``, :math:`\mathbb E[D(x)] - \mathbb E[D(G(z))]`.
     """
     objective = get_objective(objective)
     # ---------------------------------------------------------------------------------------
@@ -96,10 +96,13 @@ def d_step(
         record["penalty"] = penalty(D, real, fake, labels)
         loss_D = loss_D + record["penalty"]
     opt_D.step()
+    objective.constrain(D)  # e.g. WGAN's weight clipping
     record["loss_D"] = loss_D
     if objective.probabilities:
         record["D_x"] = mean_probability(real_out)
         record["D_G_z"] = mean_probability(fake_out)
+    if objective.critic:  # the critic's estimate of the Wasserstein distance
+        record["wasserstein"] = real_out.mean() - fake_out.mean()
     return record
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,38 +35,72 @@ from minigan.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from minigan.config import FAKE_DATA, TrainConfig
+from minigan.config import CUSTOM_MODEL, FAKE_DATA, TrainConfig
 from minigan.data import BatchIterator, load_dataset
+from minigan.data.loader import as_nchw
 from minigan.models import build
-from minigan.objectives import get_objective
-from minigan.optim import Adam
-from minigan.progress import ProgressBar, RunFiles, truncate_metrics
-from minigan.sampling import generate, sample
+from minigan.nn import Module
+from minigan.optim import make_optimizer
+from minigan.progress import METRIC_LABELS, ProgressBar, RunFiles, truncate_metrics
+from minigan.sampling import class_grid_labels, generate, sample
 from minigan.step import as_floats, train_step
 
 __all__ = ["FAKE_DATA", "TrainConfig", "Trainer", "load_images"]
 
 
+#: Classes of the fake data of a dry run (its labels are drawn uniformly from them).
+FAKE_CLASSES = 10
+
+
 def load_images(
     config: TrainConfig, data_dir: str | os.PathLike[str] | None = None, download: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The training images of ``config.data``: ``(uint8 (N, 28, 28), labels (N,))``."""
+    """The training images of ``config.data``: ``(uint8 (N, H, W) or (N, H, W, C), labels (N,))``;
+    for a dry run, ``8 * batch`` random images of ``config.image_shape`` (default 1x28x28)."""
     if config.data == FAKE_DATA:
         rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(5)[4])
-        images = rng.integers(0, 256, (8 * config.batch, 28, 28), dtype=np.uint8)
-        return images, np.zeros(len(images), np.uint8)
+        shape = config.image_shape or (1, 28, 28)
+        images = rng.integers(0, 256, (8 * config.batch, *shape), dtype=np.uint8)
+        return images, rng.integers(0, FAKE_CLASSES, len(images)).astype(np.uint8)
     return load_dataset(config.data, "train", data_dir=data_dir, download=download)
+
+
+def _fit_data(config: TrainConfig, images: np.ndarray, labels: np.ndarray) -> TrainConfig:
+    """``config`` with ``image_shape`` filled in from ``images`` (N, C, H, W); a ``ValueError``
+    when the images or labels do not fit what it says."""
+    shape = tuple(int(s) for s in images.shape[1:])
+    if config.image_shape is not None and config.image_shape != shape:
+        raise ValueError(
+            f"the images have shape (C, H, W) = {shape} but the configuration says "
+            f"{config.image_shape}"
+        )
+    if config.num_classes is not None:
+        if labels.size and not 0 <= labels.min() <= labels.max() < config.num_classes:
+            raise ValueError(
+                f"a conditional run on {config.num_classes} classes needs labels in "
+                f"[0, {config.num_classes}), got labels from {labels.min()} to {labels.max()}"
+            )
+    return replace(config, image_shape=shape)
 
 
 class Trainer:
     """A training run that a notebook can drive: ``Trainer(config, out).fit()``.
 
     ``out`` is the run directory (``None``: keep everything in memory); a fresh run refuses a
-    non-empty one (continue it with :meth:`resume`). ``images`` (uint8 (N, 28, 28)) replaces
-    loading ``config.data``. With ``out``, :meth:`fit` writes the files of
-    :class:`~minigan.progress.RunFiles`: the fixed-noise grid every ``sample_every`` iterations
-    and after every epoch, and a checkpoint after every epoch, every ``checkpoint_every``
-    iterations and at the end. ``pictures=False`` skips the PNG and GIF files.
+    non-empty one (continue it with :meth:`resume`). ``images`` (uint8 ``(N, H, W)``,
+    ``(N, H, W, C)`` or ``(N, C, H, W)``, any size and channel count) and ``labels`` (N,)
+    replace loading ``config.data``. ``G`` and ``D`` replace building ``config.model``: any
+    :class:`~minigan.nn.Module` pair with a hand-written backward (the config's model is then
+    recorded as ``"custom"``, and :meth:`resume` needs the same pair again). G maps
+    ``(N, z_dim)`` noise to images of the data's shape in [-1, 1]; D maps images to ``(N, 1)``.
+    A conditional run (``config.num_classes``) calls them as ``G(z, y)`` and ``D(x, y)``.
+
+    With ``out``, :meth:`fit` writes the files of :class:`~minigan.progress.RunFiles`: the
+    fixed-noise grid (one row per class for a conditional run) every ``sample_every``
+    iterations and after every epoch, and a checkpoint after every epoch, every
+    ``checkpoint_every`` iterations and at the end. ``pictures=False`` skips the PNG and GIF
+    files. An iteration is ``config.n_critic`` D steps (one real batch each) and one G step;
+    an epoch is one pass over the data, ``len(loader) // n_critic`` iterations.
     """
 
     def __init__(
@@ -74,6 +109,9 @@ class Trainer:
         out: str | os.PathLike[str] | None = None,
         *,
         images: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        G: Module | None = None,
+        D: Module | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         download: bool = True,
         checkpoint_every: int = 500,
@@ -83,34 +121,61 @@ class Trainer:
         quiet: bool = False,
         pictures: bool = True,
     ) -> None:
-        self.config = config = config or TrainConfig()
+        config = config or TrainConfig()
         if out is not None and Path(out).is_dir() and any(Path(out).iterdir()):
             raise FileExistsError(
                 f"{out} is not empty; continue its run with --resume {out} (Trainer.resume), "
                 "or choose a new --out"
             )
-        self.files = None if out is None else RunFiles(out, pictures)
-        self.checkpoint_every, self.sample_every = checkpoint_every, sample_every
-        self.log_every, self.quiet = log_every, quiet
+        if (G is None) != (D is None):
+            raise ValueError("Trainer: give both G and D, or neither (then config.model is built)")
+        if G is not None:
+            config = replace(config, model=CUSTOM_MODEL)
+        elif config.model == CUSTOM_MODEL:
+            raise ValueError(f"Trainer: a {CUSTOM_MODEL!r} model needs its G and D passed in")
         init, data, noise, fixed, _ = np.random.SeedSequence(config.seed).spawn(5)
         self.data_rng, self.noise_rng = np.random.default_rng(data), np.random.default_rng(noise)
         if images is None:
             images, labels = load_images(config, data_dir, download)
-        else:
-            labels = np.zeros(len(images), np.int64)
+        images = as_nchw(images)
+        labels = np.zeros(len(images), np.int64) if labels is None else np.asarray(labels)
+        self.config = config = _fit_data(config, images, labels)
+        self.files = None if out is None else RunFiles(out, pictures)
+        self.checkpoint_every, self.sample_every = checkpoint_every, sample_every
+        self.log_every, self.quiet = log_every, quiet
         self.loader = BatchIterator(images, labels, config.batch, rng=self.data_rng)
+        if len(self.loader) < config.n_critic:
+            raise ValueError(
+                f"{len(images)} images make {len(self.loader)} batches of {config.batch}, fewer "
+                f"than the {config.n_critic} D steps of one iteration (n_critic)"
+            )
         dtype = np.dtype(config.dtype)
-        self.G, self.D = build(config.model, config.z_dim, dtype, np.random.default_rng(init))
+        if G is None:
+            G, D = build(
+                config.model, config.z_dim, dtype, np.random.default_rng(init),
+                image_shape=config.image_shape, num_classes=config.num_classes,
+            )  # fmt: skip
+        self.G, self.D = G, D
+        self.objective = config.objective()
+        self.objective.check_critic(self.D)
+        self.penalty = self.objective.make_penalty(self.noise_rng)
         self.device = "cupy" if backend.current() == "cupy" else "numpy"
         self.G.to(self.device)
         self.D.to(self.device)  # before the optimizers create their moments on the same device
-        self.opt_G = Adam(self.G.parameters(), config.lr, config.betas)
-        self.opt_D = Adam(self.D.parameters(), config.lr, config.betas)
-        self.objective = get_objective(config.loss)
-        # (n_samples, z_dim): the same noise for every grid of the run
-        self.fixed_noise = np.random.default_rng(fixed).standard_normal(
-            (n_samples, config.z_dim), dtype=dtype
+        self.opt_G = make_optimizer(
+            config.optimizer, self.G.parameters(), config.lr_g, config.betas
         )
+        self.opt_D = make_optimizer(
+            config.optimizer, self.D.parameters(), config.lr_d, config.betas
+        )
+        # the same noise (and labels: one row per class) for every grid of the run
+        self.fixed_labels, self.grid_columns = class_grid_labels(config.num_classes, n_samples)
+        n_fixed = n_samples if self.fixed_labels is None else len(self.fixed_labels)
+        self.fixed_noise = np.random.default_rng(fixed).standard_normal(
+            (n_fixed, config.z_dim), dtype=dtype
+        )
+        if self.files is not None:
+            self.files.nrow = self.grid_columns
         self.iteration = 0
         self.history: list[dict[str, Any]] = []
         self.saved_at = -1  # iteration of the last checkpoint
@@ -123,7 +188,8 @@ class Trainer:
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(self.loader)
+        """Iterations per epoch: the loader's batches in groups of ``n_critic``."""
+        return len(self.loader) // self.config.n_critic
 
     @classmethod
     def resume(
@@ -135,10 +201,16 @@ class Trainer:
         """Continue the run saved in ``run_dir`` (``options`` as for the constructor).
 
         ``changes`` may raise ``epochs``; any other field that differs from the checkpoint's
-        ``config.json`` raises :class:`~minigan.checkpoint.CheckpointError` naming it.
+        ``config.json`` raises :class:`~minigan.checkpoint.CheckpointError` naming it. A run of
+        custom networks needs the same ``G`` and ``D`` (and ``images``) passed again.
         """
         ckpt = load_checkpoint(run_dir)
         saved = TrainConfig.from_dict(ckpt.config, str(ckpt.path / "config.json"))
+        if saved.model == CUSTOM_MODEL and options.get("G") is None:
+            raise CheckpointError(
+                f"{run_dir} trained networks built in Python (model {CUSTOM_MODEL!r}): pass the "
+                "same G and D to Trainer.resume(run_dir, G=G, D=D, images=...)"
+            )
         trainer = cls(saved.resumed_with(changes or {}, run_dir), None, **options)
         trainer.load_checkpoint(ckpt)
         trainer.files = RunFiles(ckpt.path.parent, options.get("pictures", True))
@@ -212,14 +284,21 @@ class Trainer:
         self.saved_at = self.iteration
         return path
 
-    def step(self, real: np.ndarray) -> dict[str, Any]:
-        """Run :func:`~minigan.step.train_step` on ``real`` and record its metrics; returns the
-        record."""
+    def step(self, real: np.ndarray | Sequence[np.ndarray], labels: Any = None) -> dict[str, Any]:
+        """Run :func:`~minigan.step.train_step` on ``real`` (a batch, or ``n_critic`` of them)
+        and, for a conditional run, their ``labels``; record its metrics and return the record."""
         start = time.perf_counter()
-        real = backend.to_device(real.astype(self.config.dtype, copy=False), self.device)
+        batches = [real] if hasattr(real, "shape") else list(real)
+        batches = [self._to_device(x.astype(self.config.dtype, copy=False)) for x in batches]
+        if self.config.num_classes is None:
+            labels = None
+        else:
+            labels = [labels] if hasattr(labels, "shape") else list(labels)
+            labels = [self._to_device(y) for y in labels]
         metrics = train_step(
-            self.G, self.D, self.opt_G, self.opt_D, real, self.noise, self.objective
-        )
+            self.G, self.D, self.opt_G, self.opt_D, batches, self.noise, self.objective,
+            labels=labels, penalty=self.penalty,
+        )  # fmt: skip
         self.iteration += 1
         epoch = (self.iteration - 1) // self.steps_per_epoch + 1
         record = {"iteration": self.iteration, "epoch": epoch, **as_floats(metrics)}
@@ -229,18 +308,26 @@ class Trainer:
             self.files.log(record)
         return record
 
+    def _to_device(self, a: np.ndarray) -> Any:
+        return backend.to_device(a, self.device)
+
     def noise(self, n: int) -> Any:
         """``n`` noise vectors (n, z_dim) from the run's noise generator, on the models' device."""
         z = self.noise_rng.standard_normal((n, self.config.z_dim), dtype=self.config.dtype)
-        return backend.to_device(z, self.device)
+        return self._to_device(z)
 
-    def sample(self, n: int, seed: int = 0, batch_stats: bool = False) -> np.ndarray:
-        """``n`` samples (n, 1, 28, 28) in [-1, 1] from noise seeded by ``seed``."""
-        return sample(self.G, n, self.config.z_dim, seed, batch_stats=batch_stats)
+    def sample(
+        self, n: int, seed: int = 0, batch_stats: bool = False, labels: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``n`` samples (n, C, H, W) in [-1, 1] from noise seeded by ``seed`` (and for a
+        conditional run, of the classes ``labels`` (n,), by default spread evenly)."""
+        if self.config.num_classes is not None and labels is None:
+            labels = np.arange(n) % self.config.num_classes
+        return sample(self.G, n, self.config.z_dim, seed, batch_stats=batch_stats, labels=labels)
 
     def fixed_samples(self) -> np.ndarray:
         """G (in eval mode) on the run's fixed noise: the images of every grid."""
-        return generate(self.G, self.fixed_noise)
+        return generate(self.G, self.fixed_noise, labels=self.fixed_labels)
 
     def fit(self, max_iters: int | None = None) -> list[dict[str, Any]]:
         """Train until ``config.epochs`` epochs or iteration ``max_iters`` (counted from the
@@ -253,10 +340,16 @@ class Trainer:
         self._bar = ProgressBar(
             stop, self.iteration, log_every=self.log_every, enabled=not self.quiet
         )
+        n_critic = self.config.n_critic
         try:
             while self.iteration < stop:
-                for real, _ in self.loader:  # real: (N, 1, 28, 28) in [-1, 1]
-                    record = self.step(real)
+                group: list[tuple[np.ndarray, np.ndarray]] = []
+                for batch in self.loader:  # (x (N, C, H, W) in [-1, 1], y (N,))
+                    group.append(batch)
+                    if len(group) < n_critic:
+                        continue
+                    record = self.step(*(list(part) for part in zip(*group)))
+                    group = []
                     self._bar.update(self.iteration, record)
                     if files is not None:
                         self._after_step(files)
@@ -285,11 +378,12 @@ class Trainer:
     def _end_epoch(self) -> None:
         epoch = self.iteration // self.steps_per_epoch
         records = self.history[-self.steps_per_epoch :]
-        mean = {k: np.mean([r[k] for r in records]) for k in ("loss_D", "loss_G", "D_x", "D_G_z")}
-        self._bar.write(
-            f"epoch {epoch}/{self.config.epochs}: mean loss_D {mean['loss_D']:.3f} "
-            f"loss_G {mean['loss_G']:.3f} D(x) {mean['D_x']:.3f} D(G(z)) {mean['D_G_z']:.3f}"
+        means = " ".join(
+            f"{label} {np.mean([r[key] for r in records]):.3f}"
+            for key, label in METRIC_LABELS.items()
+            if key in records[-1]
         )
+        self._bar.write(f"epoch {epoch}/{self.config.epochs}: mean {means}")
         if self.files is not None:
             self.files.epoch_grid(self.fixed_samples, epoch)
             self.files.plot(self.history)

@@ -50,26 +50,30 @@ def make_grid(
 ) -> np.ndarray:
     """Tile images into one ``uint8`` picture, ``nrow`` images per row (as torchvision).
 
-    ``images`` is ``(N, 1, H, W)`` or ``(N, H, W)``: floats in [-1, 1] (a generator's output,
-    clipped) or ``uint8`` pixels. Every image gets ``padding`` pixels of ``pad_value`` (grey by
-    default) on each side; a last row with fewer images is filled with ``pad_value``. Returns
-    ``(rows * (H + padding) + padding, nrow * (W + padding) + padding)`` ``uint8``.
+    ``images`` is ``(N, C, H, W)`` with 1 or 3 channels, or ``(N, H, W)``: floats in [-1, 1] (a
+    generator's output, clipped) or ``uint8`` pixels. Every image gets ``padding`` pixels of
+    ``pad_value`` (grey by default) on each side; a last row with fewer images is filled with
+    ``pad_value``. Returns ``uint8`` ``(rows * (H + padding) + padding, nrow * (W + padding) +
+    padding)``, with a last axis of 3 for colour images.
     """
     images = np.asarray(images)
-    if images.ndim == 4 and images.shape[1] == 1:
-        images = images[:, 0]
-    if images.ndim != 3 or len(images) == 0:
-        raise ValueError(f"make_grid: expected (N, 1, H, W) or (N, H, W), got {images.shape}")
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4 or images.shape[1] not in (1, 3) or len(images) == 0:
+        raise ValueError(
+            f"make_grid: expected (N, 1, H, W), (N, 3, H, W) or (N, H, W), got {images.shape}"
+        )
     if images.dtype != np.uint8:
         images = to_uint8(images)
-    n, h, w = images.shape
+    n, c, h, w = images.shape
     ncol = max(1, min(nrow, n))
     rows = math.ceil(n / ncol)
-    cells = np.full((rows * ncol, h + padding, w + padding), pad_value, np.uint8)
-    cells[:n, padding:, padding:] = images
-    grid = cells.reshape(rows, ncol, h + padding, w + padding).transpose(0, 2, 1, 3)
-    grid = grid.reshape(rows * (h + padding), ncol * (w + padding))
-    return np.pad(grid, ((0, padding), (0, padding)), constant_values=pad_value)
+    cells = np.full((rows * ncol, h + padding, w + padding, c), pad_value, np.uint8)
+    cells[:n, padding:, padding:] = images.transpose(0, 2, 3, 1)
+    grid = cells.reshape(rows, ncol, h + padding, w + padding, c).transpose(0, 2, 1, 3, 4)
+    grid = grid.reshape(rows * (h + padding), ncol * (w + padding), c)
+    grid = np.pad(grid, ((0, padding), (0, padding), (0, 0)), constant_values=pad_value)
+    return grid[..., 0] if c == 1 else grid
 
 
 def save_image_grid(
@@ -80,7 +84,8 @@ def save_image_grid(
     padding: int = 2,
     scale: int = 1,
 ) -> Path:
-    """Save :func:`make_grid` of ``images`` (N, 1, 28, 28) in [-1, 1] as a greyscale PNG.
+    """Save :func:`make_grid` of ``images`` (N, C, H, W) in [-1, 1] as a PNG (greyscale for
+    one channel, RGB for three).
 
     ``scale`` enlarges every pixel to ``scale x scale`` (nearest neighbour), for viewing.
     Needs Pillow. Returns the path written.
@@ -104,41 +109,72 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot_training(metrics: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """Plot ``metrics`` (the records of ``metrics.jsonl``) as a two-panel PNG.
+    """Plot ``metrics`` (the records of ``metrics.jsonl``) as a PNG of two or three panels.
 
-    Left: ``loss_D`` and ``loss_G``; right: ``D(x)`` and ``D(G(z))`` with the line 0.5, where an
-    optimal discriminator of a perfect generator sits. Each series is drawn faintly per iteration
-    with a moving average over it. Needs matplotlib. Returns the path written.
+    Left: ``loss_D`` and ``loss_G``. Middle: ``D(x)`` and ``D(G(z))`` with the line 0.5, where an
+    optimal discriminator of a perfect generator sits, for the games whose D outputs a
+    probability; the critic's Wasserstein estimate for the critic games. Right, when the
+    records hold evaluations (``minigan train --eval-every``): FID and coverage. Each series of
+    every iteration is drawn faintly with a moving average over it. Needs matplotlib. Returns
+    the path written.
     """
     figure_module = _require("matplotlib.figure", "plot_training")
     if not metrics:
         raise ValueError("plot_training: no metrics to plot")
-    x = np.array([m["iteration"] for m in metrics])
-    window = max(1, len(x) // 40)
-    fig = figure_module.Figure(figsize=(10, 3.8), layout="constrained")
-    ax_loss, ax_d = fig.subplots(1, 2)
+    window = max(1, len(metrics) // 40)
+    evaluated = any("fid" in m for m in metrics)
+    fig = figure_module.Figure(figsize=(15 if evaluated else 10, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3 if evaluated else 2)
+    ax_loss, ax_d = axes[0], axes[1]
+    probabilities = any("D_x" in m for m in metrics)
     panels = [
         (ax_loss, (("loss_D", "loss_D", "C0"), ("loss_G", "loss_G", "C1"))),
-        (ax_d, (("D_x", "D(x)", "C2"), ("D_G_z", "D(G(z))", "C3"))),
-    ]
+        (ax_d, (("D_x", "D(x)", "C2"), ("D_G_z", "D(G(z))", "C3"))
+         if probabilities else (("wasserstein", "E[D(x)] - E[D(G(z))]", "C2"),)),
+    ]  # fmt: skip
     for ax, series in panels:
         for key, label, color in series:
-            y = np.array([m[key] for m in metrics], dtype=np.float64)
+            points = [(m["iteration"], m[key]) for m in metrics if key in m]
+            if not points:
+                continue
+            x, y = np.array(points, dtype=np.float64).T
             ax.plot(x, y, color=color, alpha=0.25, linewidth=0.6)
             ax.plot(x, _smooth(y, window), color=color, linewidth=1.6, label=label)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
-    ax_d.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="0.5")
-    ax_d.set_ylim(0, 1)
+    if probabilities:
+        ax_d.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="0.5")
+        ax_d.set_ylim(0, 1)
+        ax_d.set_title("discriminator outputs (mean sigmoid)")
+    else:
+        ax_d.set_title("critic's Wasserstein estimate" if any("wasserstein" in m for m in metrics)
+                       else "D's outputs are scores, not probabilities")  # fmt: skip
     ax_loss.set_title("losses")
-    ax_d.set_title("discriminator outputs (mean sigmoid)")
-    ax_loss.legend(loc="upper right")
-    ax_d.legend(loc="upper right")
+    if evaluated:
+        _plot_evaluations(axes[2], metrics)
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper right")
     path = Path(path)
     tmp = _temporary(path)
     fig.savefig(tmp, format="png", dpi=100)
     os.replace(tmp, path)
     return path
+
+
+def _plot_evaluations(ax: Any, metrics: Sequence[Mapping[str, Any]]) -> None:
+    """FID (left axis) and coverage (right axis) at the iterations that were evaluated."""
+    points = np.array([(m["iteration"], m["fid"], m["coverage"]) for m in metrics if "fid" in m])
+    ax.plot(points[:, 0], points[:, 1], "o-", color="C4", label="FID")
+    ax.set_ylabel("FID (minigan Fashion-MNIST classifier)")
+    ax.set_xlabel("iteration")
+    ax.grid(alpha=0.3)
+    twin = ax.twinx()
+    twin.plot(points[:, 0], points[:, 2], "s--", color="C5", label="coverage")
+    twin.set_ylim(0, 1.05)
+    twin.set_ylabel("coverage")
+    twin.legend(loc="center right")
+    ax.set_title("evaluations")
 
 
 def save_gif(
@@ -147,8 +183,9 @@ def save_gif(
     seconds_per_frame: float = 0.3,
     hold_last: float = 2.0,
 ) -> Path:
-    """Save ``frames`` (``uint8`` greyscale arrays, or image files such as the grid PNGs) as a
-    looping GIF; the last frame stays ``hold_last`` seconds. Needs Pillow. Returns the path.
+    """Save ``frames`` (``uint8`` arrays, greyscale (H, W) or RGB (H, W, 3), or image files
+    such as the grid PNGs) as a looping GIF; the last frame stays ``hold_last`` seconds. Needs
+    Pillow. Returns the path.
     """
     image_module = _require("PIL.Image", "save_gif")
     if not frames:
@@ -156,9 +193,11 @@ def save_gif(
     images = [
         image_module.fromarray(np.asarray(f, np.uint8))
         if isinstance(f, np.ndarray)
-        else image_module.open(f).convert("L")
+        else image_module.open(f)
         for f in frames
     ]
+    mode = "RGB" if any(image.mode not in ("L", "1") for image in images) else "L"
+    images = [image.convert(mode) for image in images]
     durations = [round(1000 * seconds_per_frame)] * (len(images) - 1) + [round(1000 * hold_last)]
     path = Path(path)
     tmp = _temporary(path)

@@ -151,7 +151,7 @@ def test_name_is_case_insensitive(env):
 @pytest.mark.parametrize(
     ("images", "labels", "message"),
     [
-        (np.zeros((4, 28, 27), np.uint8), np.zeros(4, np.uint8), r"\(N, 28, 28\)"),
+        (np.zeros((4, 28, 0), np.uint8), np.zeros(4, np.uint8), r"\(N, H, W\)"),
         (np.zeros((4, 28, 28), np.int16), np.zeros(4, np.uint8), "int16"),
         (np.zeros((4, 28, 28), np.uint8), np.zeros((4, 1), np.uint8), r"labels of shape \(N,\)"),
         (np.zeros((4, 28, 28), np.uint8), np.zeros(5, np.uint8), "4 images but .* 5 labels"),

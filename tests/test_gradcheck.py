@@ -56,5 +56,5 @@ def test_directional_mode_on_large_inputs(rng):
 def test_gradcheck_command_prints_a_passing_table(capsys):
     assert main(["gradcheck", "--seed", "3"]) == 0
     out = capsys.readouterr().out
-    assert "| ConvTranspose2d" in out and "| generator_loss minimax" in out
+    assert "| ConvTranspose2d" in out and "| objective minimax" in out and "| RMSprop" in out
     assert "FAIL" not in out and ", 0 failed" in out

@@ -27,8 +27,19 @@ def test_grid_maps_minus_one_to_black_and_one_to_white():
     images = np.stack([-np.ones((1, 28, 28)), np.ones((1, 28, 28))]).astype(np.float32)
     grid = make_grid(images, nrow=2, padding=0)
     assert grid.dtype == np.uint8 and (grid[:, :28] == 0).all() and (grid[:, 28:] == 255).all()
-    with pytest.raises(ValueError, match=r"expected \(N, 1, H, W\)"):
-        make_grid(np.zeros((2, 3, 28, 28)))
+    with pytest.raises(ValueError, match=r"expected \(N, 1, H, W\), \(N, 3, H, W\)"):
+        make_grid(np.zeros((2, 2, 28, 28)))
+
+
+def test_colour_grid_keeps_each_channel_in_its_place():
+    images = np.zeros((3, 3, 4, 5), np.uint8)
+    for i in range(3):
+        images[i, i] = 255  # image i is pure red, green or blue
+    grid = make_grid(images, nrow=3, padding=1, pad_value=0)
+    assert grid.shape == (1 + 4 + 1, 1 + 3 * (5 + 1), 3)
+    for i in range(3):
+        cell = grid[1:5, 1 + i * 6 : 1 + i * 6 + 5]
+        assert (cell[..., i] == 255).all() and (np.delete(cell, i, axis=-1) == 0).all()
 
 
 def test_png_holds_the_grid(tmp_path):

@@ -16,7 +16,7 @@ import numpy as np
 from minigan import backend
 from minigan.commands import NON_NEGATIVE_INT, POSITIVE_INT, add_backend_argument, select_backend
 from minigan.data.loader import to_uint8
-from minigan.sampling import load_generator, sample
+from minigan.sampling import class_grid_labels, load_generator, sample
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         required=True,
         metavar="FILE",
-        help="FILE.npy: uint8 array of shape (N, 28, 28); FILE.png: a grid of the samples",
+        help="FILE.npy: uint8 array of shape (N, H, W), or (N, C, H, W) for colour; FILE.png: "
+        "a grid of the samples",
     )
     parser.add_argument(
         "--nrow",
@@ -48,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=8,
         metavar="N",
         help="images per row of a .png grid (default: 8)",
+    )
+    parser.add_argument(
+        "--label",
+        metavar="K|all",
+        help="conditional runs: draw only class K, or with 'all' --n samples spread evenly over "
+        "the classes, one row per class in a .png (default: the classes in turn)",
     )
     parser.add_argument(
         "--batch-stats",
@@ -71,21 +78,43 @@ def run(args: argparse.Namespace) -> int:
     try:
         select_backend(args)
         G, config = load_generator(args.checkpoint)
+        labels, nrow = _labels(args.label, config.num_classes, args.n, args.nrow)
         if backend.current() == backend.DEVICE_BACKEND:
             G.to(backend.DEVICE_BACKEND)  # the CUDA kernels run on its CuPy arrays
-        images = sample(G, args.n, config.z_dim, args.seed, batch_stats=args.batch_stats)
+        n = args.n if labels is None else len(labels)
+        images = sample(G, n, config.z_dim, args.seed, labels=labels, batch_stats=args.batch_stats)
         out.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".png":
             from minigan.viz import save_image_grid
 
-            save_image_grid(images, out, args.nrow)
+            save_image_grid(images, out, nrow)
         else:
             tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
             with open(tmp, "wb") as f:
-                np.save(f, to_uint8(images[:, 0]))
+                np.save(f, to_uint8(images[:, 0] if images.shape[1] == 1 else images))
             os.replace(tmp, out)
     except (OSError, ValueError, ImportError) as exc:
         print(f"minigan sample: error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.n} samples of {config.model} to {out}")
+    which = "" if args.label is None else f" (label {args.label})"
+    print(f"wrote {n} samples of {config.model}{which} to {out}")
     return 0
+
+
+def _labels(
+    label: str | None, num_classes: int | None, n: int, nrow: int
+) -> tuple[np.ndarray | None, int]:
+    """The class of each sample and the grid's row length: ``--label K`` gives class K only,
+    ``all`` ``n // num_classes`` samples of each class in a row of their own (the training
+    grids' layout), none the classes in turn."""
+    if num_classes is None:
+        if label is not None:
+            raise ValueError("--label needs a conditional run (minigan train --conditional)")
+        return None, nrow
+    if label is None:
+        return np.arange(n) % num_classes, nrow
+    if label == "all":
+        return class_grid_labels(num_classes, n)
+    if not label.isdigit() or int(label) >= num_classes:
+        raise ValueError(f"--label must be 'all' or a class in 0..{num_classes - 1}, got {label!r}")
+    return np.full(n, int(label)), nrow

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from minigan import backend
@@ -23,10 +24,17 @@ from minigan.commands import (
 )
 from minigan.config import FAKE_DATA, TrainConfig
 from minigan.data import DATASET_NAMES
-from minigan.losses import GENERATOR_LOSSES
 from minigan.models import MODELS
+from minigan.objectives import OBJECTIVES
+from minigan.optim import OPTIMIZERS
 from minigan.progress import format_duration
-from minigan.train import Trainer
+from minigan.train import Trainer, load_images
+
+_LOSS_HELP = """the game (docs/objectives.md), each with its paper's optimizer, learning rate, betas and
+D steps per G step unless given: nonsaturating (BCE; G maximises log D(G(z))), minimax (BCE; G
+minimises log(1 - D(G(z)))), lsgan (least squares), hinge, wgan (critic with clipped weights;
+RMSprop 5e-5, 5 critic steps), wgan-gp (critic with a gradient penalty; Adam 1e-4 (0, 0.9), 5
+critic steps; needs a critic without BatchNorm: --model dcgan28-nobn or mlp) (default: %s)"""
 
 _BETA = number_type(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
 
@@ -39,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   minigan train --data fashion-mnist --model dcgan28 --epochs 1 --out runs/fmnist1
   minigan train --resume runs/fmnist1 --epochs 5      # continue, up to 5 epochs in all
   minigan train --dry-run --epochs 3 --max-iters 20 --out /tmp/smoke
-      # random pixels, 8 batches per epoch: 20 iterations (3 epochs of 8, stopped at 20)"""
+      # random pixels, 8 batches per epoch: 20 iterations (3 epochs of 8, stopped at 20)
+  minigan train --loss wgan-gp --model dcgan28-nobn --epochs 5 --out runs/wgangp
+  minigan train --conditional --epochs 2 --out runs/cdcgan   # then: minigan sample --label 3"""
     data = parser.add_argument_group("data")
     data.add_argument(
         "--data",
@@ -61,11 +71,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("--epochs", {"type": POSITIVE_INT, "metavar": "N",
                       "help": f"epochs in all; --resume may raise it (default: {d.epochs})"}),
         ("--batch", {"type": POSITIVE_INT, "metavar": "N", "help": f"batch size (default: {d.batch})"}),
-        ("--lr", {"type": POSITIVE_FLOAT, "help": f"Adam learning rate, G and D (default: {d.lr})"}),
-        ("--beta1", {"type": _BETA, "help": f"Adam beta1 (default: {d.betas[0]})"}),
-        ("--beta2", {"type": _BETA, "help": f"Adam beta2 (default: {d.betas[1]})"}),
-        ("--loss", {"choices": GENERATOR_LOSSES, "help": "nonsaturating: G maximises log D(G(z)); "
-                    f"minimax: G minimises log(1 - D(G(z))) (default: {d.loss})"}),
+        ("--loss", {"choices": tuple(OBJECTIVES), "help": _LOSS_HELP % d.loss}),
+        ("--optimizer", {"choices": OPTIMIZERS, "help": "G's and D's optimizer (default: the loss's)"}),
+        ("--lr", {"type": POSITIVE_FLOAT, "help": "learning rate of G and D (default: the loss's)"}),
+        ("--lr-g", {"type": POSITIVE_FLOAT, "metavar": "LR", "help": "G's learning rate (two time-scales)"}),
+        ("--lr-d", {"type": POSITIVE_FLOAT, "metavar": "LR", "help": "D's learning rate (two time-scales)"}),
+        ("--beta1", {"type": _BETA, "help": "Adam beta1 (default: the loss's)"}),
+        ("--beta2", {"type": _BETA, "help": "Adam beta2 (default: the loss's)"}),
+        ("--n-critic", {"type": POSITIVE_INT, "metavar": "K",
+                        "help": "D steps per G step, one real batch each (default: the loss's)"}),
+        ("--clip", {"type": POSITIVE_FLOAT, "metavar": "C",
+                    "help": "wgan: clip D's weights to [-C, C] after each D step (default: 0.01)"}),
+        ("--gp-weight", {"type": POSITIVE_FLOAT, "metavar": "LAMBDA",
+                         "help": "wgan-gp: weight of the gradient penalty (default: 10)"}),
+        ("--conditional", {"action": "store_true",
+                           "help": "condition G and D on the data's class labels (grids: a row per "
+                                   "class; minigan sample --label K)"}),
         ("--seed", {"type": NON_NEGATIVE_INT, "metavar": "S",
                     "help": f"seed of everything random; printed at start (default: {d.seed})"}),
         ("--dtype", {"choices": ("float32", "float64"), "help": f"default: {d.dtype}"}),
@@ -104,21 +125,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _make_trainer(args: argparse.Namespace) -> Trainer:
     """The :class:`Trainer` that ``args`` ask for (a fresh run or a resumed one)."""
-    changes = {
-        name: getattr(args, name)
-        for name in ("data", "model", "z_dim", "epochs", "batch", "lr", "loss", "seed", "dtype")
-        if getattr(args, name) is not None
-    }
+    names = ("data", "model", "z_dim", "epochs", "batch", "loss", "optimizer", "lr_g", "lr_d")
+    names += ("n_critic", "clip", "gp_weight", "seed", "dtype")
+    changes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.lr is not None:
+        changes = {"lr_g": args.lr, "lr_d": args.lr} | changes
     if "data" in changes:  # a name in lower case; a directory as an absolute path
         name = changes["data"].lower()
         changes["data"] = name if name in DATASET_NAMES else str(Path(changes["data"]).resolve())
     if args.dry_run:
         changes["data"] = FAKE_DATA
-    base = TrainConfig.from_dict(read_config(args.resume)) if args.resume else TrainConfig()
+    base = TrainConfig.from_dict(read_config(args.resume)) if args.resume else None
     if args.beta1 is not None or args.beta2 is not None:
+        betas = OBJECTIVES[changes.get("loss", TrainConfig.loss)].defaults["betas"]
+        betas = base.betas if base else betas
         changes["betas"] = (
-            base.betas[0] if args.beta1 is None else args.beta1,
-            base.betas[1] if args.beta2 is None else args.beta2,
+            betas[0] if args.beta1 is None else args.beta1,
+            betas[1] if args.beta2 is None else args.beta2,
         )
     options = {
         "data_dir": args.data_dir, "download": not args.no_download,
@@ -129,10 +152,35 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
     if args.resume:
         if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
             raise ValueError("--resume RUN_DIR continues in RUN_DIR itself; drop --out")
+        if args.conditional and base is not None and base.num_classes is None:
+            raise ValueError(f"--conditional: {args.resume} is an unconditional run")
         return Trainer.resume(args.resume, changes, **options)
     if not args.out:
         raise ValueError("--out RUN_DIR is required (or --resume RUN_DIR)")
-    return Trainer(TrainConfig(**changes), args.out, **options)
+    config = TrainConfig(**changes)
+    if not args.conditional:
+        return Trainer(config, args.out, **options)
+    # a conditional model needs the number of classes before it is built: read the labels
+    images, labels = load_images(config, args.data_dir, not args.no_download)
+    config = replace(config, num_classes=max(int(labels.max()) + 1, 2))
+    del options["data_dir"], options["download"]
+    return Trainer(config, args.out, images=images, labels=labels, **options)
+
+
+def _model_text(c: TrainConfig) -> str:
+    """``dcgan28 (1x28x28)``, with ``conditional on 10 classes`` when it is."""
+    text = f"{c.model} ({'x'.join(map(str, c.image_shape or ()))})"
+    return text + (f", conditional on {c.num_classes} classes" if c.num_classes else "")
+
+
+def _game_text(c: TrainConfig) -> str:
+    """The loss and how it is optimised, as the start line prints it."""
+    lr = f"lr {c.lr_g}" if c.lr_g == c.lr_d else f"lr G {c.lr_g} D {c.lr_d}"
+    optimizer = f"Adam {lr} betas {c.betas}" if c.optimizer == "adam" else f"RMSprop {lr}"
+    extras = [f"{c.n_critic} D steps per G step"] if c.n_critic > 1 else []
+    extras += [f"clip {c.clip}"] if c.clip is not None else []
+    extras += [f"gradient penalty {c.gp_weight}"] if c.gp_weight is not None else []
+    return ", ".join([f"{c.loss} loss", optimizer, *extras])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -146,9 +194,9 @@ def run(args: argparse.Namespace) -> int:
     c, say = trainer.config, (lambda text: None) if args.quiet else print
     resuming = f" | resuming at iteration {trainer.iteration}" if args.resume else ""
     say(
-        f"minigan train: seed {c.seed} | {c.model} on {c.data} ({len(trainer.loader.images)} "
-        f"images, {trainer.steps_per_epoch} iterations/epoch x {c.epochs}) | batch {c.batch}, "
-        f"Adam lr {c.lr} betas {c.betas}, {c.loss} loss | backend {backend.current()} | "
+        f"minigan train: seed {c.seed} | {_model_text(c)} on {c.data} "
+        f"({len(trainer.loader.images)} images, {trainer.steps_per_epoch} iterations/epoch x "
+        f"{c.epochs}) | batch {c.batch} | {_game_text(c)} | backend {backend.current()} | "
         f"out {trainer.out}{resuming}"
     )
     start, first = time.perf_counter(), trainer.iteration

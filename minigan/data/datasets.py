@@ -139,7 +139,8 @@ def load_dataset(
     Returns
     -------
     images : numpy.ndarray
-        ``(N, 28, 28)`` ``uint8``.
+        ``uint8`` ``(N, H, W)`` (``(N, 28, 28)`` for the named datasets), or ``(N, H, W, C)``
+        for colour images in an IDX directory.
     labels : numpy.ndarray
         ``(N,)`` ``uint8``.
 
@@ -288,9 +289,9 @@ def _find_files(directory: Path, stems: tuple[str, str]) -> tuple[Path, Path] | 
 def _load_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read and validate an images file and its labels file."""
     images, labels = read_idx(images_path), read_idx(labels_path)
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or 0 in images.shape:
         raise ValueError(
-            f"{images_path}: expected uint8 images of shape (N, 28, 28), "
+            f"{images_path}: expected uint8 images of shape (N, H, W) or (N, H, W, C), "
             f"found {images.dtype} {images.shape}"
         )
     if labels.dtype != np.uint8 or labels.ndim != 1:

@@ -28,7 +28,7 @@ import numpy as np
 
 from minigan.random import get_rng
 
-__all__ = ["BatchIterator", "to_uint8", "to_unit_range"]
+__all__ = ["BatchIterator", "as_nchw", "to_uint8", "to_unit_range"]
 
 
 def to_unit_range(images: np.ndarray) -> np.ndarray:
@@ -69,6 +69,29 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     one, half_range = x.dtype.type(1), x.dtype.type(127.5)
     return np.clip(np.rint((x + one) * half_range), 0, 255).astype(np.uint8)
+
+
+def as_nchw(images: np.ndarray) -> np.ndarray:
+    """``uint8`` images as ``(N, C, H, W)``, from ``(N, H, W)`` (one channel),
+    ``(N, H, W, C)`` or ``(N, C, H, W)``.
+
+    A 4-d array is read as channels-last when its last axis has 1, 3 or 4 entries and its
+    second does not (``(N, 32, 32, 3)``), else as channels-first (``(N, 3, 32, 32)``); a
+    channels-last array is copied into channels-first order.
+
+    >>> as_nchw(np.zeros((5, 32, 32, 3), np.uint8)).shape, as_nchw(np.zeros((5, 28, 28), np.uint8)).shape
+    ((5, 3, 32, 32), (5, 1, 28, 28))
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or 0 in images.shape:
+        raise ValueError(
+            "images must be a non-empty uint8 array (N, H, W), (N, H, W, C) or (N, C, H, W), "
+            f"got {images.dtype} {images.shape}"
+        )
+    if images.ndim == 3:
+        return images[:, None]
+    channels_last = images.shape[3] in (1, 3, 4) and images.shape[1] not in (1, 3, 4)
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2)) if channels_last else images
 
 
 class BatchIterator:

@@ -32,11 +32,20 @@ from minigan.functional.conv import (
     im2col,
 )
 from minigan.functional.dense import linear_backward, linear_forward
+from minigan.functional.embedding import embedding_backward, embedding_forward
 from minigan.functional.losses import bce, bce_with_logits, softmax_cross_entropy, softplus
+from minigan.functional.pooling import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
 
 __all__ = [
     "adam_step_factors",
     "adam_update",
+    "avg_pool2d_backward",
+    "avg_pool2d_forward",
     "batchnorm_backward",
     "batchnorm_forward",
     "bce",
@@ -51,11 +60,15 @@ __all__ = [
     "dropout_backward",
     "dropout_forward",
     "dropout_mask",
+    "embedding_backward",
+    "embedding_forward",
     "im2col",
     "leaky_relu_backward",
     "leaky_relu_forward",
     "linear_backward",
     "linear_forward",
+    "max_pool2d_backward",
+    "max_pool2d_forward",
     "relu_backward",
     "relu_forward",
     "sigmoid",

@@ -17,6 +17,15 @@ The derivatives: :math:`\tanh' = 1 - \tanh^2 = 1 - y^2` and :math:`\sigma' = \si
 y (1 - y)`, so Tanh and Sigmoid keep their output, in terms of which the derivative is cheapest;
 ReLU keeps its output too (``y > 0`` exactly where ``x > 0``), LeakyReLU the sign mask of its input.
 
+**Second order** (a gradient penalty, :mod:`minigan.penalty`). ReLU, LeakyReLU and Dropout
+compute ``dx = m * dy`` with a mask ``m`` that is piecewise constant in ``x`` (Dropout's is
+fixed by the forward), so :math:`\partial m / \partial x = 0` away from the kink at 0 (almost
+everywhere): ``dx`` depends on the weights below only through ``dy``, and the layer's linear
+part at ``x`` is the same product, so the tangent of ``v`` is ``m * v``, the backward run on
+``v`` with the forward's cache. Tanh and Sigmoid are not like that: ``dx = dy * s(y)`` with
+``s(y) = 1 - y**2`` or ``y (1 - y)`` moving with ``x``, which adds a term
+``dy * s'(x) * (tangent of x)`` that this pass does not carry; their layers refuse it.
+
 >>> import numpy as np
 >>> y, cache = leaky_relu_forward(np.array([-2.0, 3.0]), 0.2)
 >>> y

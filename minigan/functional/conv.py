@@ -80,6 +80,17 @@ with ``H_out = (H - 1) s - 2p + k_h + output_padding``, ``x_rows @ W`` reshaped 
 (kh, kw, O) per input pixel, (N, H, W, kh, kw, O), and ``dcols`` the same windows of ``dy``
 (see :func:`conv_transpose2d_backward` for why it keeps only H x W of them).
 
+**Second order** (a gradient penalty, :mod:`minigan.penalty`). The input gradient is the
+adjoint applied to ``dy``, ``dx = conv_transpose(dy)`` (no bias in it), bilinear in
+``(W, dy)``. For a tangent ``v`` of ``x``'s shape, the adjoint identity above gives
+:math:`\langle v, dx\rangle = \langle \mathrm{conv}(v), dy\rangle`: the first-order loss of
+the convolution run on ``v`` with no bias. So, ``dy`` held fixed,
+:math:`\partial \langle v, dx\rangle / \partial W` is the ``dW`` of :func:`conv2d_backward`
+on ``dy`` with the cache of ``conv2d_forward(v, W, None, s, p)`` (whose ``y`` is the tangent
+passed on), and the derivative in ``b`` is 0. The transposed convolution is the same with the
+roles swapped: ``conv_transpose2d_forward(v, W, None, ...)`` then
+:func:`conv_transpose2d_backward`'s ``dW``.
+
 The windows are *channels-last*, (kh, kw, C) with C innermost, and the weights are permuted to
 match (a small copy per call), so that every window pixel is one contiguous run of C values
 (faster to copy and add than channels-first windows: see docs/performance.md). The data movement

@@ -13,6 +13,18 @@ With one output (out = 1) the sum over ``o`` has one term, :math:`dx_{ni} = dy_{
 the outer product of ``dy`` (N, 1) and ``W`` (1, in), which the code writes as the broadcast
 ``dy * W``.
 
+**Second order** (a gradient penalty, :mod:`minigan.penalty`): the derivative of ``dx`` with
+respect to the weights, along a tangent ``v`` (N, in). ``dx = dy W`` is bilinear in ``(dy, W)``
+and free of ``b``, and
+
+.. math::
+    \langle v, dx\rangle = \sum_{n,i,o} v_{ni}\, dy_{no} W_{oi} = \langle v W^T, dy\rangle,
+    \qquad \frac{\partial \langle v, dx\rangle}{\partial W_{oi}} = \sum_n dy_{no}\, v_{ni},
+    \qquad \frac{\partial \langle v, dx\rangle}{\partial b_o} = 0
+
+(``dy`` held fixed): ``dy.T @ v``, the ``dW`` of :func:`linear_backward` on ``dy`` with the cache
+of ``linear_forward(v, W, None)``, whose output ``v W^T`` is the tangent passed to the next layer.
+
 >>> import numpy as np
 >>> x = np.ones((2, 3), np.float32); W = np.ones((4, 3), np.float32); b = np.zeros(4, np.float32)
 >>> y, cache = linear_forward(x, W, b)

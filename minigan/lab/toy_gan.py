@@ -1,13 +1,15 @@
-r"""Small MLP GANs on 1-D and 2-D toy data, trained in seconds on a CPU.
+r"""Small MLP GANs on 1-D and 2-D toy data, trained in seconds on a CPU, with any objective.
 
 One iteration of :class:`ToyGAN` is the iteration every minigan GAN trains with
-(:mod:`minigan.step`, the two moves of the minimax game): a **D step** on a real and a fresh
-fake batch (it minimises the objective's D loss, :math:`-V`), then a **G step** on fresh noise
-(it minimises the objective's G loss, ``"minimax"`` :math:`\mathbb E\log(1-D(G(z)))` or
-``"nonsaturating"`` :math:`-\mathbb E\log D(G(z))`; see :mod:`minigan.objectives`).
+(:mod:`minigan.step`): ``n_critic`` **D steps**, each on a real and a fresh fake batch (D
+minimises the objective's D loss, plus the penalty WGAN-GP adds), then a **G step** on fresh noise
+(G minimises the objective's G loss, e.g. ``"minimax"`` :math:`\mathbb E\log(1-D(G(z)))` or
+``"nonsaturating"`` :math:`-\mathbb E\log D(G(z))`; every game is in :mod:`minigan.objectives`).
+Each objective trains with its own optimiser kind, betas and ``n_critic`` and a learning rate
+measured on the toy (:data:`minigan.lab.games.TOY_SETTINGS`), any of which the caller overrides.
 
 The gradient that reaches each generated point :math:`x_i = G(z_i)` is what
-``D.backward(d_fake_logits)`` returns (``d_fake`` in :func:`minigan.step.g_step`), the gradient
+``D.backward(d_fake_out)`` returns (``d_fake`` in :func:`minigan.step.g_step`), the gradient
 of the batch-mean G loss; :func:`point_gradients` scales it by N to the gradient of the
 *per-sample* loss :math:`\ell(x_i)`, so that its norm does not depend on the batch size.
 Symbols as in ``docs/notation.md``.
@@ -17,6 +19,9 @@ Symbols as in ``docs/notation.md``.
 >>> stats = gan.train(20)
 >>> len(stats.value), gan.generate(5).shape
 (20, (5, 2))
+>>> critic = ToyGAN("ring8", "wgan-gp", rng=np.random.default_rng(0), batch=32)
+>>> critic.n_critic, type(critic.opt_d).__name__, len(critic.train(2).penalty)
+(5, 'Adam', 2)
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ import numpy as np
 from minigan import nn, step
 from minigan.data.toy import ToyDistribution, get_toy
 from minigan.functional.activations import sigmoid
-from minigan.losses import GENERATOR_LOSSES, generator_loss
-from minigan.optim import Adam
+from minigan.lab.games import readout, toy_settings
+from minigan.objectives import OBJECTIVES, Objective, get_objective
+from minigan.optim import make_optimizer
 
 __all__ = ["ToyGAN", "TrainingLog", "blas_threads", "point_gradients", "toy_mlps"]
 
@@ -86,55 +92,72 @@ def toy_mlps(
     return G, D
 
 
-def point_gradients(D: nn.Module, x: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    r"""D's logits at ``x`` (N, dim) and the gradient of the per-sample generator loss there.
+def point_gradients(
+    D: nn.Module, x: np.ndarray, kind: str | Objective
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""D's outputs at ``x`` (N, dim) and the gradient of the per-sample generator loss there.
 
-    Returns ``(logits (N,), grad (N, dim))`` with :math:`\text{grad}_i = \partial\ell(x_i)/\partial
-    x_i`, where :math:`\ell(x) = \log(1 - \sigma(a(x)))` (``"minimax"``) or
-    :math:`-\log\sigma(a(x))` (``"nonsaturating"``) and :math:`a` is D's logit. By the chain rule
-    :math:`\text{grad}_i = \ell'(a_i)\,\nabla_x a(x_i)`, with :math:`\ell'(a) = -\sigma(a)` or
-    :math:`\sigma(a) - 1`: so :math:`\|\text{grad}^\text{minimax}_i\| /
-    \|\text{grad}^\text{nonsat}_i\| = \sigma(a_i)/(1-\sigma(a_i)) = e^{a_i}` exactly.
+    ``kind`` is an objective (or its name, :mod:`minigan.objectives`); its ``g_loss`` gives the
+    loss. Returns ``(outputs (N,), grad (N, dim))`` with :math:`\text{grad}_i =
+    \partial\ell(x_i)/\partial x_i = \ell'(o_i)\,\nabla_x o(x_i)` by the chain rule, :math:`o` being
+    D's output (a logit :math:`a` in the BCE games). For those, :math:`\ell(x) = \log(1 -
+    \sigma(a(x)))` (``"minimax"``) or :math:`-\log\sigma(a(x))` (``"nonsaturating"``), with
+    :math:`\ell'(a) = -\sigma(a)` or :math:`\sigma(a) - 1`: so :math:`\|\text{grad}^\text{minimax}_i\|
+    / \|\text{grad}^\text{nonsat}_i\| = \sigma(a_i)/(1-\sigma(a_i)) = e^{a_i}` exactly. The
+    other games' :math:`\ell'(o)` are :math:`o - 1` (``"lsgan"``) and :math:`-1` (``"hinge"``,
+    ``"wgan"``, ``"wgan-gp"``).
 
-    ``D.backward(d_fake_logits)`` gives the gradient of the batch *mean*, so it is multiplied
-    by N. D's
-    parameter gradients are zeroed afterwards: calling this leaves no trace on a training step.
+    ``D.backward(d_fake_out)`` gives the gradient of the batch *mean*, so it is multiplied
+    by N. D's parameter gradients are zeroed afterwards: calling this leaves no trace on a
+    training step.
     """
-    logits = D(x)
-    _, d_logits = generator_loss(logits, kind)
-    grad = D.backward(d_logits) * len(x)
+    outputs = D(x)
+    _, d_out = get_objective(kind).g_loss(outputs)
+    grad = D.backward(d_out) * len(x)
     D.zero_grad()
-    return logits[:, 0], grad
+    return outputs[:, 0], grad
 
 
 @dataclass
 class TrainingLog:
     """Per-iteration numbers of a :class:`ToyGAN` run (lists of Python floats).
 
-    ``value`` is the batch estimate of :math:`V(D, G)` before the D step (minus the D loss),
-    ``g_loss`` the generator loss of the G step, ``d_fake`` the mean :math:`D(G(z))` it saw.
+    ``value`` is minus the objective's D loss without the penalty, on the last D step's batches
+    before its update: the batch estimate of :math:`V(D, G)` for the BCE games, of the
+    Wasserstein distance :math:`\\mathbb E f(x) - \\mathbb E f(G(z))` for the critics;
+    ``penalty`` the last D step's gradient penalty (WGAN-GP only; empty otherwise); ``g_loss``
+    the generator loss of the G step; ``d_fake`` the mean of what D said on the G step's fakes:
+    :math:`D(G(z)) = \\sigma(a)` where D's output is a logit, D's score :math:`o` (or the critic's
+    :math:`f`) otherwise (:func:`minigan.lab.games.readout` names them).
     """
 
     value: list[float] = field(default_factory=list)
     g_loss: list[float] = field(default_factory=list)
     d_fake: list[float] = field(default_factory=list)
+    penalty: list[float] = field(default_factory=list)
 
 
 class ToyGAN:
-    r"""G and D from :func:`toy_mlps`, their Adam optimizers, and the data, under one seed.
+    r"""G and D from :func:`toy_mlps`, their optimizers, and the data, under one seed.
 
     Parameters
     ----------
     dist
         A toy distribution or its name (see :func:`minigan.data.toy.get_toy`).
     loss
-        The generator loss: ``"nonsaturating"`` or ``"minimax"``.
+        The objective (:data:`minigan.objectives.OBJECTIVES`): ``"nonsaturating"``,
+        ``"minimax"``, ``"lsgan"``, ``"hinge"``, ``"wgan"``, ``"wgan-gp"``, or an
+        :class:`~minigan.objectives.Objective` (e.g. ``get_objective("wgan", clip=0.05)``).
     rng
-        The only source of randomness: initial weights, then every batch of data and noise.
+        The only source of randomness: initial weights, then every batch of data and noise,
+        and the gradient penalty's interpolation weights.
     z_dim, hidden, batch
-        Noise size, width of the hidden layers, batch size of both steps.
-    lr, betas
-        Adam's settings, shared by G and D.
+        Noise size, width of the hidden layers, batch size of every step.
+    lr, betas, n_critic, optimizer
+        The optimisation, shared by G and D: None takes the objective's row of
+        :data:`minigan.lab.games.TOY_SETTINGS` (Adam, :math:`10^{-3}`, betas (0.5, 0.999) and
+        one D step for the BCE games; see there for the others); ``optimizer`` is ``"adam"``
+        or ``"rmsprop"`` (:func:`minigan.optim.make_optimizer`; RMSprop ignores ``betas``).
     dtype
         Of weights and batches (float32, or float64 for checks).
     """
@@ -142,27 +165,44 @@ class ToyGAN:
     def __init__(
         self,
         dist: ToyDistribution | str,
-        loss: str = "nonsaturating",
+        loss: str | Objective = "nonsaturating",
         rng: np.random.Generator | None = None,
         z_dim: int = 8,
         hidden: int = 128,
         batch: int = 256,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.5, 0.999),
+        lr: float | None = None,
+        betas: tuple[float, float] | None = None,
         dtype=np.float32,
+        n_critic: int | None = None,
+        optimizer: str | None = None,
     ) -> None:
-        if loss not in GENERATOR_LOSSES:
-            raise ValueError(f"ToyGAN: loss must be one of {GENERATOR_LOSSES}, got {loss!r}")
+        if not isinstance(loss, Objective) and loss not in OBJECTIVES:
+            raise ValueError(f"ToyGAN: loss must be one of {tuple(OBJECTIVES)}, got {loss!r}")
         if batch < 1 or z_dim < 1 or hidden < 1:
             raise ValueError(
                 f"ToyGAN: batch, z_dim, hidden must be >= 1, got {batch, z_dim, hidden}"
             )
+        settings = toy_settings(loss)
+        for key, given in (("lr", lr), ("betas", betas), ("n_critic", n_critic)):
+            settings[key] = settings[key] if given is None else given
+        settings["optimizer"] = optimizer or settings["optimizer"]
+        if not (isinstance(settings["n_critic"], int) and settings["n_critic"] >= 1):
+            raise ValueError(f"ToyGAN: n_critic must be an integer >= 1, got {n_critic!r}")
+        if not 0 < settings["lr"] < float("inf"):
+            raise ValueError(f"ToyGAN: lr must be a positive number, got {lr!r}")
+        self.objective = get_objective(loss)
+        self.readout = readout(self.objective)
         self.dist = get_toy(dist) if isinstance(dist, str) else dist
-        self.loss, self.z_dim, self.batch, self.dtype = loss, z_dim, batch, dtype
+        self.loss, self.z_dim, self.batch, self.dtype = self.objective.name, z_dim, batch, dtype
+        self.settings = settings
+        self.n_critic: int = settings["n_critic"]
         self.rng = np.random.default_rng() if rng is None else rng
         self.G, self.D = toy_mlps(self.dist.dim, z_dim, hidden, dtype, self.rng)
-        self.opt_g = Adam(self.G.parameters(), lr=lr, betas=betas)
-        self.opt_d = Adam(self.D.parameters(), lr=lr, betas=betas)
+        self.objective.check_critic(self.D)
+        self.penalty = self.objective.make_penalty(self.rng)
+        kind, lr, betas = settings["optimizer"], settings["lr"], settings["betas"]
+        self.opt_g = make_optimizer(kind, self.G.parameters(), lr, betas)
+        self.opt_d = make_optimizer(kind, self.D.parameters(), lr, betas)
         self.log = TrainingLog()
         self.steps_done = 0
 
@@ -178,29 +218,42 @@ class ToyGAN:
         """``G(z)`` for the given noise, or for ``n`` fresh draws."""
         return self.G(self.noise(n) if z is None else z)
 
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """D's outputs (logits or scores) at points ``x`` (N, dim), shape (N,), float64."""
+        return self.D(x.astype(self.dtype, copy=False))[:, 0].astype(np.float64)
+
     def discriminate(self, x: np.ndarray) -> np.ndarray:
-        """:math:`D(x) = \\sigma(a(x))`, D's logit :math:`a` squashed, at points ``x`` (N, dim),
-        shape (N,)."""
-        logits = self.D(x.astype(self.dtype, copy=False))[:, 0]
-        return sigmoid(logits.astype(np.float64))
+        """What D says at points ``x`` (N, dim), shape (N,): :math:`D(x) = \\sigma(a(x))`, the
+        logit :math:`a` squashed, where the objective's D outputs a probability's logit; D's
+        score itself otherwise."""
+        out = self.scores(x)
+        return sigmoid(out) if self.objective.probabilities else out
 
     def d_step(self) -> float:
-        """One D step (:func:`minigan.step.d_step`) on a real and a fresh fake batch. Returns
-        the batch estimate of V(D, G) before the update (minus D's loss).
+        """One D step (:func:`minigan.step.d_step`, with the objective's penalty if any) on a
+        real and a fresh fake batch. Returns minus D's loss without the penalty, before the
+        update (see :class:`TrainingLog`); the penalty, if any, is kept as :attr:`last_penalty`.
         """
         real, fake = self.real(self.batch), self.generate(self.batch)
-        return -float(step.d_step(self.D, self.opt_d, real, fake, self.loss)["loss_D"])
+        record = step.d_step(
+            self.D, self.opt_d, real, fake, self.objective, penalty=self.penalty
+        )
+        self.last_penalty = float(record.get("penalty", 0.0))
+        return -(float(record["loss_D"]) - self.last_penalty)
 
     def g_step(self) -> tuple[float, float]:
         """One G step (:func:`minigan.step.g_step`) on fresh noise; returns the generator loss
-        and the mean D(G(z)) it saw."""
-        record = step.g_step(self.G, self.D, self.opt_g, self.noise(self.batch), self.loss)
-        return float(record["loss_G"]), float(np.mean(sigmoid(record["D_out"].astype(np.float64))))
+        and the mean of what D said on the fakes (:meth:`discriminate`'s kind)."""
+        record = step.g_step(self.G, self.D, self.opt_g, self.noise(self.batch), self.objective)
+        out = record["D_out"].astype(np.float64)
+        said = sigmoid(out) if self.objective.probabilities else out
+        return float(record["loss_G"]), float(np.mean(said))
 
     def train(
         self, steps: int, callback: Callable[[ToyGAN], None] | None = None, every: int = 0
     ) -> TrainingLog:
-        """Run ``steps`` iterations (D step, then G step), appending to :attr:`log`.
+        """Run ``steps`` iterations (``n_critic`` D steps, then a G step), appending to
+        :attr:`log`.
 
         ``callback(self)`` runs before the first step and after every ``every``-th one (and the
         last), when both are given: that is where frames are drawn. BLAS runs on one thread
@@ -213,7 +266,11 @@ class ToyGAN:
             callback(self)
         with blas_threads(1):
             for i in range(1, steps + 1):
-                self.log.value.append(self.d_step())
+                for _ in range(self.n_critic):
+                    value = self.d_step()
+                self.log.value.append(value)
+                if self.penalty is not None:
+                    self.log.penalty.append(self.last_penalty)
                 g_loss, d_fake = self.g_step()
                 self.log.g_loss.append(g_loss)
                 self.log.d_fake.append(d_fake)

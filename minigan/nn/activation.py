@@ -21,6 +21,30 @@ from minigan.random import get_rng
 _ANY_SHAPE = tuple(range(1, 9))
 
 
+class _MaskSecondOrder:
+    """The second-order passes of a layer whose backward multiplies ``dy`` by a mask fixed by the
+    last forward (ReLU's ``y > 0``, LeakyReLU's 1-or-slope, Dropout's mask): ``dx = m * dy``.
+    The mask is piecewise constant in ``x``, so its derivative is zero almost everywhere (away
+    from the kink at 0) and ``dx`` depends on the weights below only through ``dy``: the layer
+    adds no gradient, and its linear part at ``x`` is the same product, so the tangent of ``v``
+    is ``m * v``, the backward op run on ``v`` with the forward's cache.
+    """
+
+    _second_order_refusal = None
+
+    def input_grad(self, dy: np.ndarray) -> np.ndarray:
+        return self.backward(dy)  # type: ignore[attr-defined]
+
+    def tangent(self, v: np.ndarray) -> np.ndarray:
+        return self.backward(v)  # type: ignore[attr-defined]
+
+
+_SMOOTH_REFUSAL = (
+    "its derivative {} changes with its input (a non-zero second derivative), a term the "
+    "tangent pass does not carry: its second-order pass is not derived"
+)
+
+
 class _Elementwise(Module):
     """Runs the reference pair ``_forward`` / ``_backward`` (or their fast versions) on an array
     of any shape."""
@@ -37,7 +61,7 @@ class _Elementwise(Module):
         return backend.kernel(self._backward, dy)(dy, self._saved())
 
 
-class ReLU(_Elementwise):
+class ReLU(_MaskSecondOrder, _Elementwise):
     """``max(x, 0)``."""
 
     _forward = staticmethod(F.relu_forward)
@@ -49,6 +73,7 @@ class Tanh(_Elementwise):
 
     _forward = staticmethod(F.tanh_forward)
     _backward = staticmethod(F.tanh_backward)
+    _second_order_refusal = _SMOOTH_REFUSAL.format("1 - y**2")
 
 
 class Sigmoid(_Elementwise):
@@ -58,9 +83,10 @@ class Sigmoid(_Elementwise):
 
     _forward = staticmethod(F.sigmoid_forward)
     _backward = staticmethod(F.sigmoid_backward)
+    _second_order_refusal = _SMOOTH_REFUSAL.format("y * (1 - y)")
 
 
-class LeakyReLU(Module):
+class LeakyReLU(_MaskSecondOrder, Module):
     """``x if x > 0 else negative_slope * x``."""
 
     def __init__(self, negative_slope: float = 0.01) -> None:
@@ -79,7 +105,7 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-class Dropout(Module):
+class Dropout(_MaskSecondOrder, Module):
     """Inverted dropout: in training, zero each value with probability ``p`` and scale the rest
     by ``1 / (1 - p)``; identity in eval mode. Masks come from ``rng`` (seeded, default: the
     global generator of :mod:`minigan.random`).

@@ -37,15 +37,30 @@ def _pair_to_int(value: int | tuple[int, int], name: str) -> int:
 
 
 class _WeightLayer(Module):
-    """What ``Linear``, ``Conv2d`` and ``ConvTranspose2d`` share: ``weight`` and ``bias``
+    r"""What ``Linear``, ``Conv2d`` and ``ConvTranspose2d`` share: ``weight`` and ``bias``
     parameters, and a backward through their reference function ``_backward_op``,
     ``(dy, cache, input_grad) -> (dx, dW, db)``, that adds ``dW`` and ``db`` into the gradients
     and, for :meth:`backward_params`, skips the input-gradient product (``dx`` is None).
+
+    **Second order.** Each is affine, ``y = A_W x + b`` with ``A_W`` linear in ``x`` *and* in
+    ``W``, so ``dx = A_W^T dy`` is bilinear in ``(W, dy)`` and free of ``b``. For a fixed ``v`` of
+    ``x``'s shape, :math:`\langle v, A_W^T dy\rangle = \langle A_W v, dy\rangle`: the
+    first-order loss of the layer run on ``v`` with no bias. Hence
+    :math:`\partial \langle v, dx\rangle / \partial W` is the ``dW`` of the layer's own backward
+    on ``dy`` with the cache of ``forward(v, W, None)`` (for ``Linear``, ``dy^T v``), and
+    :math:`\partial \langle v, dx\rangle / \partial b = 0`: :meth:`tangent` runs
+    ``_apply(v, None)`` then ``_backward_op`` with the ``dy`` kept by :meth:`input_grad`, through
+    :func:`minigan.backend.kernel`, so it runs the same kernels as forward and backward.
     """
 
     weight: Parameter
     bias: Parameter | None
     _backward_op: staticmethod
+    _second_order_refusal = None
+
+    def _apply(self, x: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, object]:
+        """The forward kernel on ``x`` with bias ``b``: ``(y, cache)``."""
+        raise NotImplementedError
 
     def _b(self) -> np.ndarray | None:
         return None if self.bias is None else self.bias.data
@@ -62,6 +77,18 @@ class _WeightLayer(Module):
         if self.bias is not None:
             self.bias.grad += db
         return dx
+
+    def input_grad(self, dy: np.ndarray) -> np.ndarray:
+        dx, _, _ = backend.kernel(self._backward_op, dy)(dy, self._saved(), True)
+        object.__setattr__(self, "_dy", dy)
+        return dx
+
+    def tangent(self, v: np.ndarray) -> np.ndarray:
+        dy = self._take_dy()
+        t, cache = self._apply(v, None)  # A_W v: no bias
+        _, dW, _ = backend.kernel(self._backward_op, dy)(dy, cache, False)
+        self.weight.grad += dW
+        return t
 
 
 class Linear(_WeightLayer):
@@ -86,8 +113,11 @@ class Linear(_WeightLayer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_input(self, x, (2,), self.in_features, f"(N, {self.in_features})")
-        y, self._cache = backend.kernel(F.linear_forward, x)(x, self.weight.data, self._b())
+        y, self._cache = self._apply(x, self._b())
         return y
+
+    def _apply(self, x: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, object]:
+        return backend.kernel(F.linear_forward, x)(x, self.weight.data, b)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
@@ -166,10 +196,13 @@ class Conv2d(_ConvBase):
                     f"{self!r}: input of spatial size {x.shape[2:]} is smaller than the kernel "
                     f"({self.kernel_size}) after padding ({self.padding})"
                 )
-        y, self._cache = backend.kernel(F.conv2d_forward, x)(
-            x, self.weight.data, self._b(), self.stride, self.padding
-        )
+        y, self._cache = self._apply(x, self._b())
         return y
+
+    def _apply(self, x: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, object]:
+        return backend.kernel(F.conv2d_forward, x)(
+            x, self.weight.data, b, self.stride, self.padding
+        )
 
 
 class ConvTranspose2d(_ConvBase):
@@ -206,19 +239,25 @@ class ConvTranspose2d(_ConvBase):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x)
-        y, self._cache = backend.kernel(F.conv_transpose2d_forward, x)(
-            x, self.weight.data, self._b(), self.stride, self.padding, self.output_padding
-        )
+        y, self._cache = self._apply(x, self._b())
         if min(y.shape[2:]) < 1:
             raise ValueError(f"{self!r}: input {x.shape} gives an empty output {y.shape}")
         return y
+
+    def _apply(self, x: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, object]:
+        return backend.kernel(F.conv_transpose2d_forward, x)(
+            x, self.weight.data, b, self.stride, self.padding, self.output_padding
+        )
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", output_padding={self.output_padding}"
 
 
 class Flatten(Module):
-    """(N, d1, d2, ...) -> (N, d1*d2*...); backward restores the shape."""
+    """(N, d1, d2, ...) -> (N, d1*d2*...); backward restores the shape. A linear map with no
+    weight: its tangent is the same reshape and adds no gradient."""
+
+    _second_order_refusal = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_input(self, x, tuple(range(2, 9)), None, "(N, ...)")
@@ -228,9 +267,18 @@ class Flatten(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy.reshape(self._saved())
 
+    def input_grad(self, dy: np.ndarray) -> np.ndarray:
+        return self.backward(dy)
+
+    def tangent(self, v: np.ndarray) -> np.ndarray:
+        return v.reshape(v.shape[0], -1)
+
 
 class Reshape(Module):
-    """(N, ...) -> (N, *shape), e.g. ``Reshape(128, 7, 7)`` after a ``Linear(100, 6272)``."""
+    """(N, ...) -> (N, *shape), e.g. ``Reshape(128, 7, 7)`` after a ``Linear(100, 6272)``. Like
+    ``Flatten``, its tangent is the same reshape and adds no gradient."""
+
+    _second_order_refusal = None
 
     def __init__(self, *shape: int) -> None:
         super().__init__()
@@ -248,6 +296,12 @@ class Reshape(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy.reshape(self._saved())
+
+    def input_grad(self, dy: np.ndarray) -> np.ndarray:
+        return self.backward(dy)
+
+    def tangent(self, v: np.ndarray) -> np.ndarray:
+        return v.reshape(v.shape[0], *self.shape)
 
     def extra_repr(self) -> str:
         return ", ".join(map(str, self.shape))

@@ -1,4 +1,4 @@
-"""``Parameter``, ``Module`` and ``Sequential``: the containers, with no math in them.
+r"""``Parameter``, ``Module`` and ``Sequential``: the containers, with no math in them.
 
 A module's ``forward(x)`` computes its output and keeps the cache its ``backward(dy)`` needs;
 ``backward`` returns ``dx`` and **adds** into each ``Parameter.grad`` until :meth:`zero_grad`
@@ -11,6 +11,35 @@ shapes match PyTorch's.
 >>> model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU())
 >>> list(model.state_dict())
 ['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked']
+
+**Second order** (for a gradient penalty, :mod:`minigan.penalty`). After ``forward(x)``,
+
+- ``input_grad(dy)`` returns the same ``dx`` as ``backward(dy)`` but adds **nothing** into the
+  parameter gradients; it keeps ``dy`` for the next ``tangent``. ``dx`` is a function of the
+  weights ``W``: :math:`dx = A_W^T\, dy`, with ``A_W`` the layer's linear part at ``x``.
+- ``tangent(v)``, with ``v`` of ``x``'s shape, returns the output tangent ``A_W v`` (``y``'s
+  shape: the layer's forward on ``v`` with no bias, the masks of the last forward) and adds
+  :math:`\partial \langle v, dx\rangle / \partial W` (``dy`` held fixed) into ``W.grad``.
+  It releases the kept ``dy``.
+
+``Sequential`` runs ``input_grad`` backwards and ``tangent`` forwards, so that ``tangent(v)`` adds
+:math:`\partial \langle v, dx\rangle / \partial W` for every weight of the chain: each layer
+gets the tangent of its input, :math:`t_{l-1} = A_{l-1} \cdots A_1 v`, and the ``dy`` its
+``input_grad`` received. Layers whose local derivative is constant almost everywhere have these
+passes (``Linear``, ``Conv2d``, ``ConvTranspose2d``, ``Flatten``, ``Reshape``, ``ReLU``,
+``LeakyReLU``, ``Dropout``); the others refuse with :class:`SecondOrderError`, and
+:meth:`Module.second_order_refusal` says why beforehand (BatchNorm couples the samples of a batch;
+Tanh and Sigmoid have a second derivative, which the tangent does not carry).
+
+>>> net = nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.2), nn.Linear(4, 1))
+>>> x = np.ones((2, 3), np.float32)
+>>> dx = net.input_grad(np.ones_like(net(x)))  # (2, 3); no parameter gradient yet
+>>> float(np.abs(net[0].weight.grad).max())
+0.0
+>>> net.tangent(np.ones_like(x)).shape  # adds d<v, dx>/dW into net[0].weight.grad, ...
+(2, 1)
+>>> print(nn.Sequential(nn.Linear(3, 4), nn.Tanh()).second_order_refusal())  # doctest: +ELLIPSIS
+layer 1 (Tanh()): its derivative 1 - y**2 changes with its input ...
 """
 
 from __future__ import annotations
@@ -22,6 +51,11 @@ import numpy as np
 
 from minigan import backend
 from minigan.backend import to_numpy
+
+
+class SecondOrderError(ValueError):
+    """A second-order pass (:meth:`Module.input_grad`, :meth:`Module.tangent`) was asked of a
+    module that has none; the message names the module and says why."""
 
 
 class Parameter:
@@ -45,6 +79,11 @@ class Module:
     """Base class: registers parameters, buffers and submodules in assignment order."""
 
     training: bool
+    #: Why this kind of module has no second-order pass; None where it has one (see above).
+    _second_order_refusal: str | None = (
+        "no second-order pass (the derivative of its input gradient with respect to the "
+        "weights) is derived for it"
+    )
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
@@ -52,6 +91,7 @@ class Module:
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_cache", None)
+        object.__setattr__(self, "_dy", None)  # the dy of the last input_grad, for tangent
 
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, Parameter):
@@ -88,6 +128,29 @@ class Module:
         if self._cache is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
         return self._cache
+
+    # ---- second order (gradient penalties) -------------------------------------------------------
+    def second_order_refusal(self) -> str | None:
+        """Why :meth:`input_grad` and :meth:`tangent` are refused, or None when they run."""
+        return self._second_order_refusal
+
+    def input_grad(self, dy: np.ndarray) -> np.ndarray:
+        """``dx`` as :meth:`backward` returns it, adding nothing into the parameter gradients;
+        keeps ``dy`` for :meth:`tangent` (see the module docstring)."""
+        raise SecondOrderError(f"{self!r}: {self.second_order_refusal()}")
+
+    def tangent(self, v: np.ndarray) -> np.ndarray:
+        """The output tangent ``A_W v``; adds ``d<v, dx>/dW`` into ``W.grad`` (``dx`` from the
+        last :meth:`input_grad`)."""
+        raise SecondOrderError(f"{self!r}: {self.second_order_refusal()}")
+
+    def _take_dy(self) -> Any:
+        """The ``dy`` of the last :meth:`input_grad`, released; a clear error if there is none."""
+        dy = self._dy
+        if dy is None:
+            raise RuntimeError(f"{self!r}: tangent() called without input_grad() before it")
+        object.__setattr__(self, "_dy", None)
+        return dy
 
     # ---- traversal ------------------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
@@ -270,3 +333,31 @@ class Sequential(Module):
             dy = layer.backward(dy)
         if layers:
             layers[0].backward_params(dy)
+
+    def second_order_refusal(self) -> str | None:
+        """None when every layer has a second-order pass; else why the first one that does not
+        refuses, naming it by its index (``layer 2.1`` for a nested ``Sequential``)."""
+        for name, layer in self._modules.items():
+            reason = layer.second_order_refusal()
+            if reason is not None:
+                if isinstance(layer, Sequential):
+                    return f"layer {name}.{reason.removeprefix('layer ')}"
+                return f"layer {name} ({layer!r}): {reason}"
+        return None
+
+    def input_grad(self, dy: np.ndarray) -> np.ndarray:
+        """Each layer's :meth:`Module.input_grad`, last to first (refused up front, before any
+        layer runs, when one of them has no second-order pass)."""
+        reason = self.second_order_refusal()
+        if reason is not None:
+            raise SecondOrderError(f"{type(self).__name__}: {reason}")
+        for layer in reversed(list(self)):
+            dy = layer.input_grad(dy)
+        return dy
+
+    def tangent(self, v: np.ndarray) -> np.ndarray:
+        """Each layer's :meth:`Module.tangent`, first to last: layer ``l`` gets
+        ``t_{l-1} = A_{l-1} ... A_1 v`` and adds its weights' share of ``d<v, dx>/dW``."""
+        for layer in self:
+            v = layer.tangent(v)
+        return v

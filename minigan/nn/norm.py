@@ -21,6 +21,15 @@ from minigan.nn.module import Module, Parameter, check_input
 class _BatchNorm(Module):
     ndims: tuple[int, ...] = ()
     layout = ""
+    # A gradient penalty is a sum of per-sample terms; in training BatchNorm's output for one
+    # sample depends on the whole batch, so there is no per-sample input gradient to penalise.
+    _second_order_refusal = (
+        "BatchNorm couples the samples of a batch (each output depends on the batch's mean and "
+        "variance), so the per-sample input gradient a gradient penalty constrains does not "
+        "exist through it, and its second-order pass is not derived; the WGAN-GP paper removes "
+        "BatchNorm from the critic: use a critic without it (e.g. --model dcgan28-nobn) or a "
+        "per-sample normalisation such as layer norm"
+    )
 
     def __init__(
         self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float32
