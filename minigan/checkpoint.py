@@ -17,7 +17,17 @@ a stranger cannot run code.
 inside ``RUN_DIR``, fsyncs it, renames the previous ``checkpoint`` to ``checkpoint.old``, renames
 the new one to ``checkpoint`` and only then deletes ``checkpoint.old``. A directory named
 ``checkpoint`` is therefore always complete; a kill between the two renames leaves only
-``checkpoint.old``, which :func:`find_checkpoint` then uses.
+``checkpoint.old``, which :func:`find_checkpoint` then uses. Because each save replaces the
+directory, ``checkpoint`` and ``checkpoint.old`` must be directories, not symbolic links: a save
+refuses a link before writing anything. A save that fails (a full disk) removes its temporary
+directory and raises an ``OSError`` that says the previous checkpoint is untouched.
+
+**Loading checks everything** a crafted file could get wrong, and raises
+:class:`CheckpointError` naming the file: malformed JSON or safetensors, a non-finite value in
+any tensor (a run that diverged), sizes in ``config.json`` that the generator's own tensors
+rule out (``z_dim`` and the image size cannot exceed the generator's parameter count: every
+generator reads its noise and writes its pixels through weights), and with
+:func:`check_state` an iteration, epoch or position that is not the run's own.
 
 >>> import tempfile, numpy as np
 >>> with tempfile.TemporaryDirectory() as run_dir:
@@ -47,6 +57,7 @@ __all__ = [
     "PARTS",
     "Checkpoint",
     "CheckpointError",
+    "check_state",
     "find_checkpoint",
     "get_rng_state",
     "load_checkpoint",
@@ -94,10 +105,17 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
             return path / name
     if not path.exists():
         raise CheckpointError(f"{path}: no such run directory or checkpoint")
+    started = any(path.iterdir()) if path.is_dir() else False
     raise CheckpointError(
         f"{path}: no checkpoint here (expected {path / CHECKPOINT_DIR} or a directory holding "
         "config.json); a run writes one at the end of every epoch and every --checkpoint-every "
         "iterations"
+        + (
+            f"; a run that stopped before its first checkpoint cannot be resumed: start over "
+            f"(rm -r {path}, then minigan train --out {path} ...)"
+            if started
+            else ""
+        )
     )
 
 
@@ -116,9 +134,17 @@ def save_checkpoint(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    for name in (CHECKPOINT_DIR, _OLD):
+        if (run_dir / name).is_symlink():
+            raise CheckpointError(
+                f"{run_dir / name} is a symbolic link; each save replaces the checkpoint "
+                "directory, which would break the link: replace the link by the directory it "
+                f"points to ({os.path.realpath(run_dir / name)})"
+            )
     for stale in run_dir.glob(_TMP_PREFIX + "*"):  # left by a save that was killed
         shutil.rmtree(stale, ignore_errors=True)
     tmp = run_dir / (_TMP_PREFIX + secrets.token_hex(4))
+    final, old = run_dir / CHECKPOINT_DIR, run_dir / _OLD
     tmp.mkdir()
     try:
         for part, arrays in tensors.items():
@@ -126,13 +152,20 @@ def save_checkpoint(
         _write_json(tmp / "state.json", state)
         _write_json(tmp / "config.json", config)
         _fsync_dir(tmp)
-        final, old = run_dir / CHECKPOINT_DIR, run_dir / _OLD
         if final.exists():
             if old.exists():  # a complete `checkpoint` exists, so the older copy is not needed
                 shutil.rmtree(old)
             os.replace(final, old)
         os.replace(tmp, final)
         _fsync_dir(run_dir)
+    except OSError as exc:  # a full disk, a vanished directory: say what was kept
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = "the previous checkpoint is untouched" if final.exists() or old.exists() else ""
+        raise OSError(
+            exc.errno,
+            f"could not write a checkpoint into {run_dir} ({exc.strerror or exc})"
+            + (f"; {kept}" if kept else ""),
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -158,7 +191,61 @@ def load_checkpoint(path: str | os.PathLike[str], parts: Iterable[str] = PARTS) 
             tensors[part] = load_file(file)
         except ValueError as exc:  # SafetensorsError names the file and the fault
             raise CheckpointError(f"corrupt checkpoint file: {exc}") from None
+        for name, array in tensors[part].items():
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                raise CheckpointError(
+                    f"{file}: tensor {name!r} holds non-finite values (NaN or inf): the run "
+                    "had diverged when this was saved; use an earlier checkpoint"
+                )
+    if "G" in tensors:
+        _check_sizes(directory / "config.json", config, tensors["G"])
     return Checkpoint(directory, config, state, tensors)
+
+
+def _check_sizes(path: Path, config: Mapping[str, Any], G: Mapping[str, np.ndarray]) -> None:
+    """Refuse sizes in ``config.json`` that ``G``'s tensors rule out, before any model of those
+    sizes is built: noise entries, classes and pixels each need a weight of their own."""
+    n = sum(int(a.size) for a in G.values())
+    shape = config.get("image_shape")
+    sizes = {"z_dim": config.get("z_dim"), "num_classes": config.get("num_classes")}
+    if isinstance(shape, list) and all(isinstance(s, int) for s in shape):
+        sizes["the image size C*H*W"] = int(np.prod(shape, dtype=object))
+    for name, value in sizes.items():
+        if isinstance(value, int) and value > n:
+            raise CheckpointError(
+                f"{path}: {name} {value} cannot belong to a generator of {n} parameters "
+                "(G.safetensors): crafted or mismatched files"
+            )
+
+
+def check_state(state: Mapping[str, Any], steps_per_epoch: int, epochs: int) -> int:
+    """The iteration of a ``state.json``, checked against the run it is loaded into: an integer
+    in ``[0, epochs * steps_per_epoch]`` whose ``epoch`` and ``position`` agree with it, and a
+    loader position that is a non-negative integer. A :class:`CheckpointError` otherwise."""
+
+    def count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    iteration = state.get("iteration")
+    loader = state.get("loader")
+    if not count(iteration) or iteration > epochs * steps_per_epoch:
+        raise CheckpointError(
+            f"state.json: iteration {iteration!r} is not an iteration of this run "
+            f"(0 to {epochs * steps_per_epoch}: {epochs} epochs of {steps_per_epoch})"
+        )
+    epoch, position = divmod(iteration, steps_per_epoch)
+    if (state.get("epoch"), state.get("position")) != (epoch, position):
+        raise CheckpointError(
+            f"state.json: epoch {state.get('epoch')!r} and position {state.get('position')!r} "
+            f"do not agree with iteration {iteration} at {steps_per_epoch} iterations per epoch"
+        )
+    if not isinstance(loader, Mapping) or not all(
+        count(loader.get(k)) for k in ("epoch", "position")
+    ):
+        raise CheckpointError(
+            f"state.json: loader {loader!r} needs a non-negative epoch and position"
+        )
+    return iteration
 
 
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -190,7 +277,7 @@ def set_rng_state(rng: np.random.Generator, state: Mapping[str, Any]) -> None:
         raise CheckpointError(f"random state {state!r} is not a {name} state")
     try:
         rng.bit_generator.state = dict(state)
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
         raise CheckpointError(f"invalid {name} state in checkpoint: {exc}") from None
 
 

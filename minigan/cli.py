@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "lab": "check the GAN theory with numbers and figures",
     "train": "train a GAN on Fashion-MNIST, MNIST or IDX files; resume a run",
     "sample": "write samples of a trained generator as .npy or a .png grid",
+    "evaluate": "FID, KID, precision/recall, coverage of a generator or .npy of images",
 }
 
 
@@ -36,9 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run the command; returns its exit status."""
-    args = build_parser().parse_args(argv)
-    return _command(args.command).run(args)
+    """Parse ``argv`` and run the command; returns its exit status (130 after Ctrl-C, with one
+    line on stderr instead of a traceback, at start-up too)."""
+    command = "minigan"
+    try:
+        args = build_parser().parse_args(argv)
+        command = f"minigan {args.command}"
+        return _command(args.command).run(args)
+    except KeyboardInterrupt:
+        print(f"\n{command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -293,6 +293,7 @@ def suite(seed: int = 0) -> list[GradcheckReport]:
     reports += _objective_checks(rng, n)
     reports += _second_order_checks(rng, n)
     reports += _embedding_checks(rng, n)
+    reports += _pooling_checks(rng, n)
     return reports
 
 
@@ -376,6 +377,14 @@ def _objective_checks(rng: np.random.Generator, n: int) -> list[GradcheckReport]
     report = GradcheckReport("RMSprop update, 3 steps", "w(5,) vs its formula")
     report.errors["weight"] = relative_error(expected, w)
     return [*reports, report]
+
+
+def _pooling_checks(rng: np.random.Generator, n: int) -> list[GradcheckReport]:
+    """Max pooling (on values without ties) and average pooling, each also overlapping and
+    padded (:func:`minigan.nn.pooling.gradcheck_cases`)."""
+    from minigan.nn.pooling import gradcheck_cases
+
+    return [check_module(m, x, name=name) for m, x, name in gradcheck_cases(rng, n)]
 
 
 def format_table(reports: list[GradcheckReport]) -> str:

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: The generator losses of the BCE game (``--loss`` values).
-GENERATOR_LOSSES: tuple[str, ...] = tuple(OBJECTIVES)
+GENERATOR_LOSSES: tuple[str, ...] = ("nonsaturating", "minimax")
 
 
 def discriminator_loss(real_logits: Any, fake_logits: Any) -> tuple[Any, Any, Any]:

@@ -16,11 +16,15 @@ hyper-parameters it gave more varied garments after one epoch than the layer def
 (the label's embedding joined to ``z``), D a :class:`~minigan.nn.ProjectionDiscriminator` (the
 unconditional D's features, its ``Linear`` head plus the inner product of a class embedding with
 the features); the derivations are in :mod:`minigan.nn.conditional`. G's label embedding has
-``E = max(z_dim, K)`` values: as many as the noise, so that at initialisation (both ``N(0, 1)``)
-label and noise carry equal shares of the first layer's input variance, and never fewer than
-``K``, so that the K class vectors can be linearly independent (as distinct as one-hot codes;
-more values add nothing the first layer could use, as it sees the label only through the K
-vectors ``W_e e_k``). Initialisation of the embeddings, under either ``init``: G's stays at
+``E = K`` values (as PyTorch-GAN's ``cgan``): enough for the K class vectors to be linearly
+independent (as distinct as one-hot codes; more values add nothing the first layer could use, as
+it sees the label only through the K vectors ``W_e e_k``), and few beside the noise's ``z_dim``,
+so that the label does not take over the first layer. Measured: conditional DCGAN-28 on 20,000
+Fashion-MNIST images, 250 iterations, seed 0, then the mean per-pixel standard deviation of 10
+eval-mode samples of each class over the noise: ``E = 100`` (the noise's size) gave 0.068 and,
+trained on, two epochs later 0.012 (every noise vector drew the same image of its class: G had
+learned to ignore ``z``), where ``E = 10`` gave 0.306 (the unconditional DCGAN-28 after one epoch:
+0.40 within each class its classifier predicts). Initialisation of the embeddings, under either ``init``: G's stays at
 PyTorch's ``N(0, 1)`` (``weights_init`` of pytorch/examples leaves ``nn.Embedding`` alone, and
 ``N(0, 1)`` is the noise's scale beside it); D's projection starts on the scale of the head it
 adds to, ``N(0, 0.02)`` under ``"dcgan"`` and ``U(-1/sqrt(F), 1/sqrt(F))`` (the ``Linear``'s
@@ -109,9 +113,7 @@ def _finish(
     """Wrap the networks as conditional ones when ``num_classes`` is given, then initialise."""
     rng = get_rng(rng)
     if num_classes is not None:
-        G = nn.ConditionalGenerator(
-            G, z_dim, num_classes, _label_dim(z_dim, num_classes), dtype, rng
-        )
+        G = nn.ConditionalGenerator(G, z_dim, num_classes, _label_dim(num_classes), dtype, rng)
         *features, head = D
         D = nn.ProjectionDiscriminator(nn.Sequential(*features), head, num_classes, dtype, rng)
     if init == "dcgan":
@@ -127,9 +129,9 @@ def _checked(init: str, num_classes: int | None) -> int | None:
     return None if num_classes is None else check_num_classes(num_classes)
 
 
-def _label_dim(z_dim: int, num_classes: int | None) -> int:
-    """G's label embedding size ``max(z_dim, K)`` (0 unconditional): see the module docstring."""
-    return 0 if num_classes is None else max(z_dim, num_classes)
+def _label_dim(num_classes: int | None) -> int:
+    """G's label embedding size ``K`` (0 unconditional): see the module docstring."""
+    return 0 if num_classes is None else num_classes
 
 
 def _dcgan_networks(
@@ -140,7 +142,7 @@ def _dcgan_networks(
     c, h, w = _image_shape(image_shape, 4, name)
     hw = 128 * (h // 4) * (w // 4)
     G = nn.Sequential(
-        nn.Linear(z_dim + _label_dim(z_dim, num_classes), hw, dtype=dtype, rng=rng),  # (N, hw)
+        nn.Linear(z_dim + _label_dim(num_classes), hw, dtype=dtype, rng=rng),  # (N, hw)
         nn.BatchNorm1d(hw, dtype=dtype),
         nn.ReLU(),
         nn.Reshape(128, h // 4, w // 4),  # (N, 128, h, w)
@@ -219,7 +221,7 @@ def mlp_gan(
     num_classes = _checked(init, num_classes)
     c, h, w = _image_shape(image_shape, 1, "mlp")
     G = nn.Sequential(
-        nn.Linear(z_dim + _label_dim(z_dim, num_classes), 256, dtype=dtype, rng=rng),  # (N, 256)
+        nn.Linear(z_dim + _label_dim(num_classes), 256, dtype=dtype, rng=rng),  # (N, 256)
         nn.LeakyReLU(0.2),
         nn.BatchNorm1d(256, dtype=dtype),
         nn.Linear(256, c * h * w, dtype=dtype, rng=rng),  # (N, C*H*W)

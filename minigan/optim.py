@@ -84,7 +84,23 @@ class Optimizer:
                     f"{type(self).__name__}.load_state_dict: {name!r} has shape "
                     f"{np.shape(value)}, expected {mine[name].shape}"
                 )
+        step = np.asarray(state["step"])
+        if step.dtype.kind not in "iu" or not 0 <= step <= 2**53:  # 2**53: no run gets there
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: step must be a non-negative integer "
+                f"(at most 2**53), got {step!r}"
+            )
+        for name, value in state.items():  # squared-gradient averages: square roots are taken
+            if name.startswith(("v.", "square_avg.")) and not np.all(np.asarray(value) >= 0):
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: {name!r} must be non-negative"
+                )
         self._load(state)
+
+    def state_arrays(self) -> list[tuple[str, object]]:
+        """``(name, array)`` of every state array, on the device where it lives (no copy): what
+        a divergence check reads (:mod:`minigan.guards`)."""
+        raise NotImplementedError
 
     def _load(self, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
@@ -101,6 +117,11 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
+        if not (0 <= momentum < float("inf") and 0 <= weight_decay < float("inf")):
+            raise ValueError(
+                f"SGD: momentum and weight_decay must be non-negative numbers, got {momentum} "
+                f"and {weight_decay}"
+            )
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
         self.buffers = [np.zeros_like(p.data) for p in self.params]
         self.t = 0
@@ -123,6 +144,9 @@ class SGD(Optimizer):
         state["step"] = np.array(self.t, np.int64)
         return state
 
+    def state_arrays(self) -> list[tuple[str, object]]:
+        return [(f"momentum_buffer.{i}", b) for i, b in enumerate(self.buffers)]
+
     def _load(self, state: dict[str, np.ndarray]) -> None:
         for i, b in enumerate(self.buffers):
             _copy_into(b, state[f"momentum_buffer.{i}"])
@@ -142,6 +166,8 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
+        if not 0 <= eps < float("inf"):
+            raise ValueError(f"Adam: eps must be a non-negative number, got {eps}")
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
         self.m = [np.zeros_like(p.data) for p in self.params]
@@ -159,6 +185,11 @@ class Adam(Optimizer):
         state.update({f"v.{i}": _host_copy(v) for i, v in enumerate(self.v)})
         state["step"] = np.array(self.t, np.int64)
         return state
+
+    def state_arrays(self) -> list[tuple[str, object]]:
+        return [(f"m.{i}", m) for i, m in enumerate(self.m)] + [
+            (f"v.{i}", v) for i, v in enumerate(self.v)
+        ]
 
     def _load(self, state: dict[str, np.ndarray]) -> None:
         for i, (m, v) in enumerate(zip(self.m, self.v)):
@@ -192,6 +223,9 @@ class RMSprop(Optimizer):
         state = {f"square_avg.{i}": _host_copy(v) for i, v in enumerate(self.v)}
         state["step"] = np.array(self.t, np.int64)
         return state
+
+    def state_arrays(self) -> list[tuple[str, object]]:
+        return [(f"square_avg.{i}", v) for i, v in enumerate(self.v)]
 
     def _load(self, state: dict[str, np.ndarray]) -> None:
         for i, v in enumerate(self.v):

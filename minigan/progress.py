@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from minigan.rundir import RunLock, lock_run_dir, run_dir_of
 from minigan.viz import plot_training, save_gif, save_image_grid
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "RunFiles",
     "format_duration",
     "read_metrics",
+    "resume_history",
     "truncate_metrics",
 ]
 
@@ -138,17 +140,64 @@ class ProgressBar:
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The records of a ``metrics.jsonl``, in order; a final half-written line is skipped.
 
-    Raises ``ValueError`` naming the file and line for any other line that is not JSON.
+    Raises ``ValueError`` naming the file and line for any other line that is not a JSON
+    object with a non-negative integer ``iteration``.
     """
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     records = []
     for number, line in enumerate(lines, 1):
         try:
-            records.append(json.loads(line))
-        except ValueError:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
             if number == len(lines):  # the run was killed while writing this line
                 break
             raise ValueError(f"{path}, line {number}: not valid JSON: {line[:80]!r}") from None
+        if not _is_record(record):
+            raise ValueError(
+                f"{path}, line {number}: expected a JSON object with a non-negative integer "
+                f"iteration and numbers for values, got {line[:80]!r}"
+            )
+        records.append(record)
+    return records
+
+
+#: The values of a step that every record holds as finite numbers (the run stops otherwise).
+_STEP_KEYS = ("epoch", *METRIC_LABELS, "seconds")
+
+
+def _is_record(record: Any) -> bool:
+    """Whether ``record`` could come from :meth:`RunFiles.log`: a dict with a non-negative
+    integer ``iteration``, finite numbers for the step's values, numbers or null elsewhere."""
+
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    if not isinstance(record, dict):
+        return False
+    iteration = record.get("iteration")
+    if not (isinstance(iteration, int) and number(iteration) and iteration >= 0):
+        return False
+    return all(
+        number(v) and (isinstance(v, int) or math.isfinite(v))
+        if k in _STEP_KEYS
+        else v is None or number(v)
+        for k, v in record.items()
+    )
+
+
+def _history(path: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` as the history a resumed run continues: each with ``epoch``, ``loss_D`` and
+    ``loss_G``, all with the same step values (a run's game does not change); a ``ValueError``
+    naming the file and the iteration otherwise."""
+    for record in records:
+        keys = set(record) & set(METRIC_LABELS)
+        if not {"epoch", "loss_D", "loss_G"} <= set(record) or keys != set(records[0]) & set(
+            METRIC_LABELS
+        ):
+            raise ValueError(
+                f"{path}: the record of iteration {record['iteration']} is not one of this run "
+                f"(expected epoch, loss_D, loss_G and the values of the first record): {record}"
+            )
     return records
 
 
@@ -159,10 +208,48 @@ def truncate_metrics(path: str | os.PathLike[str], keep_until: int) -> list[dict
     path = Path(path)
     if not path.exists():
         return []
-    records = [r for r in read_metrics(path) if r["iteration"] <= keep_until]
+    records = _history(path, [r for r in read_metrics(path) if r["iteration"] <= keep_until])
+    _write_records(path, records)
+    return records
+
+
+def _write_records(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    """Replace ``path`` by ``records``, one JSON line each, atomically (a temporary, then a
+    rename; the temporary is removed if writing fails)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text("".join(_json_line(r) for r in records), encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _json_line(record: Mapping[str, Any]) -> str:
+    """``record`` as one line of strict JSON: a non-finite float (never a step's value: a run
+    stops at those, :mod:`minigan.guards`) is written as null, not as the invalid ``NaN``."""
+    safe = {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()
+    }
+    return json.dumps(safe, allow_nan=False) + "\n"
+
+
+def resume_history(
+    files: RunFiles, checkpoint_dir: str | os.PathLike[str], iteration: int
+) -> list[dict[str, Any]]:
+    """The records a run resumed at ``iteration`` from ``checkpoint_dir`` into ``files``'s
+    directory starts with. In the checkpoint's own run (:func:`minigan.rundir.run_dir_of`),
+    ``metrics.jsonl`` loses its lines after the checkpoint (:func:`truncate_metrics`). In a new
+    run directory it starts with the records of the checkpoint's run up to ``iteration``; a
+    checkpoint outside any run brings none."""
+    own = run_dir_of(checkpoint_dir)
+    if own is not None and own.resolve() == files.out.resolve():
+        return truncate_metrics(files.metrics, keep_until=iteration)
+    source = None if own is None else own / "metrics.jsonl"
+    records = [] if source is None or not source.exists() else read_metrics(source)
+    records = _history(source, [r for r in records if r["iteration"] <= iteration])
+    files.out.mkdir(parents=True, exist_ok=True)
+    _write_records(files.metrics, records)
     return records
 
 
@@ -182,13 +269,21 @@ class RunFiles:
         self.pictures = pictures
         self.nrow: int | None = None  # images per grid row; None: a square grid
         self._plotted: tuple[int, int] | None = None
+        self.lock: RunLock | None = None
+
+    def locked(self) -> RunFiles:
+        """Take the run directory's lock (:func:`minigan.rundir.lock_run_dir`: a clear error
+        when another process holds it; leftovers of an interrupted run removed) and return
+        self. The lock is kept as long as this object, or the process, lives."""
+        self.lock = lock_run_dir(self.out)
+        return self
 
     def log(self, record: Mapping[str, Any]) -> None:
         """Append ``record`` to ``metrics.jsonl`` as one JSON line (opened, written, closed:
         the line is on disk before the next iteration starts)."""
         self.out.mkdir(parents=True, exist_ok=True)
         with open(self.metrics, "a", encoding="utf-8") as f:
-            f.write(json.dumps(dict(record)) + "\n")
+            f.write(_json_line(record))
 
     def frame(self, images: Callable[[], np.ndarray], iteration: int) -> None:
         """Save ``images()`` (N, C, H, W) in [-1, 1] as ``frames/iter_<iteration>.png``
@@ -227,3 +322,8 @@ class RunFiles:
         except ImportError as exc:
             self.pictures = False
             warnings.warn(f"{exc}; training goes on without pictures", stacklevel=3)
+        except OSError:  # a full disk: leave no temporary behind (viz writes .<name>.<pid>.tmp)
+            target = Path(args[1])  # every drawing function takes (what, path, ...)
+            for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+            raise

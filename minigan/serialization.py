@@ -171,10 +171,13 @@ def _parse(buf: bytes, source: str) -> tuple[dict[str, np.ndarray], dict[str, st
         code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
         if code == "BF16":
             raise fail(f"tensor {name!r}: BF16 is not supported (NumPy has no bfloat16)")
-        if code not in DTYPES:
+        if not isinstance(code, str) or code not in DTYPES:
             raise fail(f"tensor {name!r}: unknown dtype {code!r}")
         if not isinstance(shape, list) or not all(map(is_count, shape)):
             raise fail(f"tensor {name!r}: shape {shape!r} is not a list of non-negative ints")
+        # NumPy's limits, even for an empty tensor: at most 64 axes, fewer than 2**63 bytes
+        if len(shape) > 64 or math.prod(d for d in shape if d) * DTYPES[code].itemsize >= 2**63:
+            raise fail(f"tensor {name!r}: shape {shape!r} is beyond what an array can have")
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(is_count, offsets))):
             raise fail(f"tensor {name!r}: data_offsets {offsets!r} is not two non-negative ints")
         begin, end = offsets

@@ -29,6 +29,7 @@ from minigan import backend
 from minigan.checkpoint import (
     Checkpoint,
     CheckpointError,
+    check_state,
     get_rng_state,
     load_checkpoint,
     load_module_state,
@@ -36,51 +37,19 @@ from minigan.checkpoint import (
     set_rng_state,
 )
 from minigan.config import CUSTOM_MODEL, FAKE_DATA, TrainConfig
-from minigan.data import BatchIterator, load_dataset
+from minigan.data import BatchIterator
 from minigan.data.loader import as_nchw
+from minigan.guards import Watchdog
 from minigan.models import build
 from minigan.nn import Module
 from minigan.optim import make_optimizer
-from minigan.progress import METRIC_LABELS, ProgressBar, RunFiles, truncate_metrics
+from minigan.progress import METRIC_LABELS, ProgressBar, RunFiles, resume_history
+from minigan.rundir import check_fresh, resume_target
 from minigan.sampling import class_grid_labels, generate, sample
 from minigan.step import as_floats, train_step
+from minigan.training_data import EVAL_SAMPLES, EVAL_SEED, default_evaluator, fit_data, load_images
 
 __all__ = ["FAKE_DATA", "TrainConfig", "Trainer", "load_images"]
-
-
-#: Classes of the fake data of a dry run (its labels are drawn uniformly from them).
-FAKE_CLASSES = 10
-
-
-def load_images(
-    config: TrainConfig, data_dir: str | os.PathLike[str] | None = None, download: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """The training images of ``config.data``: ``(uint8 (N, H, W) or (N, H, W, C), labels (N,))``;
-    for a dry run, ``8 * batch`` random images of ``config.image_shape`` (default 1x28x28)."""
-    if config.data == FAKE_DATA:
-        rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(5)[4])
-        shape = config.image_shape or (1, 28, 28)
-        images = rng.integers(0, 256, (8 * config.batch, *shape), dtype=np.uint8)
-        return images, rng.integers(0, FAKE_CLASSES, len(images)).astype(np.uint8)
-    return load_dataset(config.data, "train", data_dir=data_dir, download=download)
-
-
-def _fit_data(config: TrainConfig, images: np.ndarray, labels: np.ndarray) -> TrainConfig:
-    """``config`` with ``image_shape`` filled in from ``images`` (N, C, H, W); a ``ValueError``
-    when the images or labels do not fit what it says."""
-    shape = tuple(int(s) for s in images.shape[1:])
-    if config.image_shape is not None and config.image_shape != shape:
-        raise ValueError(
-            f"the images have shape (C, H, W) = {shape} but the configuration says "
-            f"{config.image_shape}"
-        )
-    if config.num_classes is not None:
-        if labels.size and not 0 <= labels.min() <= labels.max() < config.num_classes:
-            raise ValueError(
-                f"a conditional run on {config.num_classes} classes needs labels in "
-                f"[0, {config.num_classes}), got labels from {labels.min()} to {labels.max()}"
-            )
-    return replace(config, image_shape=shape)
 
 
 class Trainer:
@@ -94,6 +63,12 @@ class Trainer:
     recorded as ``"custom"``, and :meth:`resume` needs the same pair again). G maps
     ``(N, z_dim)`` noise to images of the data's shape in [-1, 1]; D maps images to ``(N, 1)``.
     A conditional run (``config.num_classes``) calls them as ``G(z, y)`` and ``D(x, y)``.
+
+    ``eval_every`` > 0 scores ``eval_n`` samples of G (eval mode, the same noise every time)
+    with :mod:`minigan.metrics` every ``eval_every`` iterations and at every epoch's end, into
+    that iteration's record (``fid``, ``coverage``, ...): the ``evaluator`` given (any
+    ``evaluator(images) -> dict``, e.g. a :class:`minigan.metrics.Evaluator` on other
+    reference images), or one on the Fashion-MNIST test set.
 
     With ``out``, :meth:`fit` writes the files of :class:`~minigan.progress.RunFiles`: the
     fixed-noise grid (one row per class for a conditional run) every ``sample_every``
@@ -120,13 +95,12 @@ class Trainer:
         log_every: int = 50,
         quiet: bool = False,
         pictures: bool = True,
+        eval_every: int = 0,
+        eval_n: int = EVAL_SAMPLES,
+        evaluator: Any = None,
     ) -> None:
         config = config or TrainConfig()
-        if out is not None and Path(out).is_dir() and any(Path(out).iterdir()):
-            raise FileExistsError(
-                f"{out} is not empty; continue its run with --resume {out} (Trainer.resume), "
-                "or choose a new --out"
-            )
+        check_fresh(out)  # a non-empty out: a FileExistsError saying what to do instead
         if (G is None) != (D is None):
             raise ValueError("Trainer: give both G and D, or neither (then config.model is built)")
         if G is not None:
@@ -139,7 +113,7 @@ class Trainer:
             images, labels = load_images(config, data_dir, download)
         images = as_nchw(images)
         labels = np.zeros(len(images), np.int64) if labels is None else np.asarray(labels)
-        self.config = config = _fit_data(config, images, labels)
+        self.config = config = fit_data(config, images, labels)
         self.files = None if out is None else RunFiles(out, pictures)
         self.checkpoint_every, self.sample_every = checkpoint_every, sample_every
         self.log_every, self.quiet = log_every, quiet
@@ -168,6 +142,7 @@ class Trainer:
         self.opt_D = make_optimizer(
             config.optimizer, self.D.parameters(), config.lr_d, config.betas
         )
+        self.watch = Watchdog(self.G, self.D, self.opt_G, self.opt_D, self.objective, config.batch)
         # the same noise (and labels: one row per class) for every grid of the run
         self.fixed_labels, self.grid_columns = class_grid_labels(config.num_classes, n_samples)
         n_fixed = n_samples if self.fixed_labels is None else len(self.fixed_labels)
@@ -176,6 +151,10 @@ class Trainer:
         )
         if self.files is not None:
             self.files.nrow = self.grid_columns
+        self.eval_every, self.eval_n = eval_every, eval_n
+        self.evaluator = evaluator
+        if eval_every and evaluator is None:
+            self.evaluator = default_evaluator(config, data_dir, download)
         self.iteration = 0
         self.history: list[dict[str, Any]] = []
         self.saved_at = -1  # iteration of the last checkpoint
@@ -198,13 +177,14 @@ class Trainer:
         changes: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Trainer:
-        """Continue the run saved in ``run_dir`` (``options`` as for the constructor).
+        """Continue ``run_dir``'s run, in place or in ``out`` (``options`` as for the constructor).
 
         ``changes`` may raise ``epochs``; any other field that differs from the checkpoint's
         ``config.json`` raises :class:`~minigan.checkpoint.CheckpointError` naming it. A run of
         custom networks needs the same ``G`` and ``D`` (and ``images``) passed again.
         """
         ckpt = load_checkpoint(run_dir)
+        target = resume_target(run_dir, options.pop("out", None))  # never another run's files
         saved = TrainConfig.from_dict(ckpt.config, str(ckpt.path / "config.json"))
         if saved.model == CUSTOM_MODEL and options.get("G") is None:
             raise CheckpointError(
@@ -213,8 +193,8 @@ class Trainer:
             )
         trainer = cls(saved.resumed_with(changes or {}, run_dir), None, **options)
         trainer.load_checkpoint(ckpt)
-        trainer.files = RunFiles(ckpt.path.parent, options.get("pictures", True))
-        trainer.history = truncate_metrics(trainer.files.metrics, keep_until=trainer.iteration)
+        trainer.files = RunFiles(target, options.get("pictures", True)).locked()
+        trainer.history = resume_history(trainer.files, ckpt.path, trainer.iteration)
         return trainer
 
     def state_dict(self) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
@@ -253,7 +233,8 @@ class Trainer:
             set_rng_state(self.data_rng, state["rng"]["data"])
             set_rng_state(self.noise_rng, state["rng"]["noise"])
             self.loader.load_state_dict({**state["loader"], **tensors["loader"]})
-            self.iteration = self.saved_at = int(state["iteration"])
+            steps, epochs = self.steps_per_epoch, self.config.epochs
+            self.iteration = self.saved_at = check_state(state, steps, epochs)
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"state.json or loader.safetensors does not fit ({exc})"
@@ -280,6 +261,7 @@ class Trainer:
         """Write ``out/checkpoint/`` atomically (see :func:`~minigan.checkpoint.save_checkpoint`)."""
         if self.out is None:
             raise ValueError("this Trainer has no run directory (out=None) to save into")
+        self.watch.flush()  # never a checkpoint of a diverged run
         path = save_checkpoint(self.out, *self.state_dict(), self.config.to_dict())
         self.saved_at = self.iteration
         return path
@@ -303,6 +285,15 @@ class Trainer:
         epoch = (self.iteration - 1) // self.steps_per_epoch + 1
         record = {"iteration": self.iteration, "epoch": epoch, **as_floats(metrics)}
         record["seconds"] = round(time.perf_counter() - start, 4)
+        self.watch.after_step(self.iteration, record)  # DivergenceError before it is logged
+        if (
+            self.evaluator is not None
+            and self.eval_every
+            and (
+                self.iteration % self.eval_every == 0 or self.iteration % self.steps_per_epoch == 0
+            )
+        ):
+            record |= self.evaluate()
         self.history.append(record)
         if self.files is not None:
             self.files.log(record)
@@ -325,6 +316,24 @@ class Trainer:
             labels = np.arange(n) % self.config.num_classes
         return sample(self.G, n, self.config.z_dim, seed, batch_stats=batch_stats, labels=labels)
 
+    def evaluate(self) -> dict[str, float]:
+        """The metrics of :attr:`evaluator` on ``eval_n`` samples of G drawn with
+        :data:`EVAL_SEED` (the same noise at every evaluation, none of the run's random
+        streams), as the flat floats a record holds; a line on the progress bar."""
+        from minigan.metrics import KEYS
+
+        report = self.evaluator(self.sample(self.eval_n, seed=EVAL_SEED))
+        values = {key: float(report[key]) for key in KEYS if key in report}
+        self._bar.write(
+            f"evaluation at iteration {self.iteration}: "
+            + " ".join(
+                f"{k} {values[k]:.4g}"
+                for k in ("fid", "kid", "coverage", "classes_covered")
+                if k in values
+            )
+        )
+        return values
+
     def fixed_samples(self) -> np.ndarray:
         """G (in eval mode) on the run's fixed noise: the images of every grid."""
         return generate(self.G, self.fixed_noise, labels=self.fixed_labels)
@@ -334,7 +343,7 @@ class Trainer:
         start of the run); returns :attr:`history`, one record per iteration."""
         stop = self.config.epochs * self.steps_per_epoch
         stop = stop if max_iters is None else min(stop, max_iters)
-        files = self.files
+        files = None if self.files is None else self.files.locked()
         if files is not None and self.iteration == 0:
             files.frame(self.fixed_samples, 0)
         self._bar = ProgressBar(

@@ -81,7 +81,8 @@ def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
         for p in before.tensors
         for k in before.tensors[p]
     )
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint", "metrics.jsonl"]
+    names = sorted(p.name for p in (tmp_path / "run").iterdir() if p.name != ".lock")
+    assert names == ["checkpoint", "metrics.jsonl"]
 
 
 def test_a_kill_between_the_renames_leaves_a_loadable_old_copy(tmp_path, monkeypatch):
@@ -101,7 +102,7 @@ def test_a_kill_between_the_renames_leaves_a_loadable_old_copy(tmp_path, monkeyp
     resumed = Trainer.resume(tmp_path / "run", images=IMAGES, quiet=True, pictures=False)
     assert resumed.iteration == 3
     resumed.fit(max_iters=5)  # the next save puts a complete checkpoint back
-    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    names = sorted(p.name for p in (tmp_path / "run").iterdir() if p.name != ".lock")
     assert names == ["checkpoint", "metrics.jsonl"]
     assert load_checkpoint(tmp_path / "run").state["iteration"] == 5
 
@@ -162,7 +163,7 @@ def test_config_validation_and_round_trip():
     with pytest.raises(ValueError, match=r"model must be one of.*batch must be a positive"):
         TrainConfig(model="vae", batch=0)
     assert TrainConfig().conflicts(TrainConfig(epochs=5)) == []
-    assert TrainConfig().conflicts(TrainConfig(lr=1e-3, z_dim=8)) == [
+    assert TrainConfig().conflicts(TrainConfig(lr_d=1e-3, z_dim=8)) == [
         "z_dim 100 vs 8",
-        "lr 0.0002 vs 0.001",
+        "lr_d 0.0002 vs 0.001",
     ]

@@ -87,7 +87,7 @@ BENCH = ROOT / "benchmarks"
 
 FIT_ITERS = 2  # Trainer.fit: iterations per call
 TOY_STEPS = 20  # ToyGAN.train, run_toy: steps per call
-SYNTH_IMAGES = 768  # load_dataset: 3 batches of 256 (12 of 64), so fit(max_iters) stops inside an epoch
+SYNTH_IMAGES = 768  # load_dataset: 3 batches of 256, so fit(max_iters) stops inside an epoch
 
 #: Packages whose absence skips a block that needs them (the [plot], [numba], [cuda] extras).
 OPTIONAL = ("matplotlib", "PIL", "threadpoolctl", "numba", "cupy")

@@ -289,6 +289,12 @@ def test_bce_with_logits_far_past_exp_range():
     check_bce(np.array([1e4, -1e4, 0], np.float32), np.array([0, 1, 1], np.float32))
 
 
+def test_bce_with_logits_at_infinite_logits_gives_the_limit():
+    inf = np.float32(np.inf)
+    check_bce(np.array([inf, -inf, inf, -inf], np.float32), np.array([1, 0, 0, 1], np.float32))
+    check_bce(np.array([inf, -inf], np.float32), np.array([1, 0], np.float32))  # loss 0
+
+
 @SMALL
 @given(st.integers(1, 40), st.integers(1, 2000), seeds)
 def test_adam_update(size, t, seed):

@@ -77,6 +77,18 @@ def test_tiny_mode_collapse_run():
     assert len(table) == 4 and table[2].startswith("| ring8 | nonsaturating | 1 |")
 
 
+def test_mode_collapse_runs_take_every_objective():
+    losses = ["lsgan", "hinge", "wgan", "wgan-gp"]
+    runs = mode_collapse_runs(["grid25"], losses, seeds=[1], steps=4, every=2, n_samples=100)
+    assert [r.loss for r in runs] == losses
+    assert all(r.steps == [0, 2, 4] and 0 <= min(r.covered) <= max(r.covered) <= 25 for r in runs)
+    # every objective starts from the same G: the first measurements agree
+    assert len({(r.covered[0], r.off_mode[0]) for r in runs}) == 1
+    rows = mode_table(runs).splitlines()
+    assert rows[0].startswith("| data | objective |")
+    assert [row.split(" | ")[1] for row in rows[2:]] == losses
+
+
 def test_mode_table_means_over_seeds():
     runs = [
         ModeRun("grid25", "nonsaturating", s, [0], [c], [o])

@@ -121,24 +121,24 @@ def test_nobn_critic_has_no_batchnorm_and_the_same_generator():
 
 
 def test_conditional_structure_and_names():
-    G, D = models.build("dcgan28", z_dim=8, num_classes=10, rng=np.random.default_rng(0))
+    G, D = models.build("dcgan28", z_dim=100, num_classes=10, rng=np.random.default_rng(0))
     assert isinstance(G, nn.ConditionalGenerator) and isinstance(D, nn.ProjectionDiscriminator)
-    assert G.embed.weight.shape == (10, 10)  # max(z_dim, K)
-    assert G.body[0].in_features == 8 + 10
+    assert G.embed.weight.shape == (10, 10)  # K values: the label must not take over from z
+    assert G.body[0].in_features == 100 + 10
     assert D.embed.weight.shape == (10, 128 * 7 * 7) and D.linear.in_features == 128 * 7 * 7
     assert list(G.state_dict())[:3] == ["embed.weight", "body.0.weight", "body.0.bias"]
     assert list(D.state_dict())[:2] == ["features.0.weight", "features.0.bias"]
     assert list(D.state_dict())[-3:] == ["linear.weight", "linear.bias", "embed.weight"]
-    assert models.build("mlp", z_dim=100, num_classes=10)[0].embed.weight.shape == (10, 100)
+    assert models.build("mlp", z_dim=100, num_classes=3)[0].embed.weight.shape == (3, 3)
 
 
 def test_embedding_initialisation():
     """G's label embedding N(0, 1); D's projection on the scale of the head it adds to."""
-    G, D = models.build("dcgan28", num_classes=10, rng=np.random.default_rng(0))
+    G, D = models.build("dcgan28", num_classes=50, rng=np.random.default_rng(0))  # 2500 values
     assert abs(G.embed.weight.data.std() - 1) < 0.1
     assert abs(D.embed.weight.data.std() - 0.02) < 0.001
     assert abs(D.linear.weight.data.std() - 0.02) < 0.002
-    G, D = models.build("mlp", num_classes=10, rng=np.random.default_rng(0))  # "pytorch"
+    G, D = models.build("mlp", num_classes=50, rng=np.random.default_rng(0))  # "pytorch"
     assert abs(G.embed.weight.data.std() - 1) < 0.1
     bound = 1 / np.sqrt(256)
     assert np.abs(D.embed.weight.data).max() <= bound

@@ -77,7 +77,7 @@ def test_optimizer_state_round_trip_is_exact(make):
 
 
 def test_optimizer_errors():
-    with pytest.raises(ValueError, match="lr must be positive"):
+    with pytest.raises(ValueError, match="lr must be a positive number"):
         optim.Adam([_param()], lr=0)
     with pytest.raises(ValueError, match="empty parameter list"):
         optim.SGD([], lr=0.1)

@@ -1,10 +1,12 @@
-"""Toy distributions: sample shapes, determinism, normalised densities, mixture moments."""
+"""Toy distributions: sample shapes, determinism, normalised densities, mixture moments; every
+one trains the lab's toy GAN under each kind of objective."""
 
 import itertools
 
 import numpy as np
 import pytest
 
+from minigan.cli import main
 from minigan.data.toy import (
     TOY_DISTRIBUTIONS,
     GaussianMixture,
@@ -160,3 +162,48 @@ def test_moons_and_spiral_shapes_without_noise():
     np.testing.assert_allclose(points[:, 0], r * np.cos(theta), atol=1e-5)
     np.testing.assert_allclose(points[:, 1], r * np.sin(theta), atol=1e-5)
     assert r.max() <= radius + 1e-6
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_distribution_trains_the_toy_gan_under_each_kind_of_game(name):
+    """A logit (the BCE game), a score (LSGAN) and a critic with its penalty (WGAN-GP), in the
+    distribution's dimension: a few steps, finite numbers, samples of the data's shape."""
+    from minigan.lab import ToyGAN
+
+    for loss in ("nonsaturating", "lsgan", "wgan-gp"):
+        gan = ToyGAN(name, loss, rng=np.random.default_rng(0), batch=16, hidden=16, n_critic=2)
+        log = gan.train(2)
+        assert np.isfinite(log.value + log.g_loss + log.d_fake + log.penalty).all()
+        assert gan.generate(5).shape == (5, DIMS[name])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["toy", "--seed", "-1"], "--seed: expected a non-negative integer seed"),
+        (["toy", "--fps", "1e-300"], "--fps: expected a frame rate"),
+        (["toy", "--out", "/proc/minigan"], "--out: directory /proc/minigan: cannot create"),
+        (["lab", "value", "--seed", "-1"], "--seed: expected a non-negative integer seed"),
+        (["lab", "modes", "--out", __file__], "exists and is not a directory"),
+    ],
+)
+def test_bad_toy_and_lab_flags_are_one_line_errors(argv, message, capsys):  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_an_unknown_backend_is_one_line_for_toy_and_lab(monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    from minigan import backend
+
+    monkeypatch.setenv("MINIGAN_BACKEND", "bogus")
+    monkeypatch.setattr(backend, "_active", None)  # as in a fresh process: read the variable
+    assert main(["toy", "--steps", "1"]) == 2
+    assert main(["lab", "losses"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "minigan toy: error: unknown backend 'bogus'; choose one of ['cupy', 'numba', 'numpy']",
+        "minigan lab: error: unknown backend 'bogus'; choose one of ['cupy', 'numba', 'numpy']",
+    ]

@@ -212,3 +212,36 @@ def test_cli_refuses_wgan_gp_on_a_batchnorm_critic(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "dcgan28" in err and "BatchNorm" in err and "dcgan28-nobn" in err
     assert not (tmp_path / "run").exists()
+
+
+# ---- evaluation during training -----------------------------------------------------------------
+def test_evaluations_go_into_the_records_without_touching_the_runs_randomness(tmp_path) -> None:
+    from minigan.metrics import Evaluator
+
+    real = np.random.default_rng(5).integers(0, 256, (60, 28, 28), dtype=np.uint8)
+    evaluator = Evaluator(reference=real[:30], floor_images=real[30:], cache=None)
+    options = {"images": IMAGES, "quiet": True, "eval_n": 24, "evaluator": evaluator}
+    c = config(epochs=1)
+    scored = Trainer(c, tmp_path / "run", eval_every=4, **options).fit()
+    plain = Trainer(c, **{**options, "evaluator": None}).fit()
+    assert [r["iteration"] for r in scored if "fid" in r] == [4, 6]  # every 4 and the epoch's end
+    metrics = {"fid", "kid", "coverage", "precision", "classes_covered", "max_class_share"}
+    assert metrics <= set(scored[3]) and all(r["fid"] >= 0 for r in scored if "fid" in r)
+    drop = lambda records: [  # noqa: E731
+        {k: v for k, v in r.items() if k in {"loss_D", "loss_G", "D_x", "D_G_z"}} for r in records
+    ]
+    assert drop(scored) == drop(plain)
+    assert read_metrics(tmp_path / "run" / "metrics.jsonl")[3]["fid"] == scored[3]["fid"]
+    assert (tmp_path / "run" / "training.png").exists()
+
+
+def test_cli_refuses_evaluation_of_images_the_classifier_cannot_score(tmp_path, capsys) -> None:
+    from minigan.data import write_idx
+
+    data = tmp_path / "colour"
+    data.mkdir()
+    write_idx(data / "train-images-idx3-ubyte", np.zeros((16, 8, 8, 3), np.uint8))
+    write_idx(data / "train-labels-idx1-ubyte", np.zeros(16, np.uint8))
+    argv = ["train", "--data", str(data), "--batch", "8", "--eval-every", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    assert "28x28 grayscale" in capsys.readouterr().err

@@ -1,23 +1,43 @@
 """The ``minigan`` commands, one module each (``add_arguments(parser)`` and ``run(args) -> int``),
 and the argument validators they share. :mod:`minigan.cli` only dispatches to them.
 
->>> POSITIVE_INT("3"), NON_NEGATIVE_INT("0"), POSITIVE_FLOAT("1e-3")
-(3, 0, 0.001)
+Every command answers a bad input the same way: one line, ``minigan <command>: error: ...``,
+exit status 2, nothing written. The argparse types below refuse a bad value while the flags are
+parsed (``SEED`` a negative seed, ``FPS`` a frame rate no GIF can show, ``OUT_DIR`` and
+``OUT_FILE`` a path that cannot be written, checked without writing anything); for the rest,
+:func:`select_backend` turns an unknown backend (``--backend`` or ``$MINIGAN_BACKEND``) into a
+``ValueError`` and a missing one into an ``ImportError``, and :func:`error` prints the line.
+Ctrl-C is :mod:`minigan.cli`'s: one line, exit status 130.
+
+>>> POSITIVE_INT("3"), NON_NEGATIVE_INT("0"), POSITIVE_FLOAT("1e-3"), SEED("7"), FPS("12")
+(3, 0, 0.001, 7, 12.0)
+>>> FPS("1e-300")
+Traceback (most recent call last):
+    ...
+argparse.ArgumentTypeError: expected a frame rate from 0.1 to 100 frames per second, got '1e-300'
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from minigan import backend, tuning
+from minigan.rundir import check_out
 
 __all__ = [
+    "FPS",
     "NON_NEGATIVE_INT",
+    "OUT_DIR",
+    "OUT_FILE",
     "POSITIVE_FLOAT",
     "POSITIVE_INT",
+    "SEED",
     "add_backend_argument",
+    "error",
     "number_type",
     "select_backend",
 ]
@@ -41,6 +61,42 @@ def number_type(kind: type, what: str, valid: Callable[[Any], bool]) -> Callable
 POSITIVE_INT = number_type(int, "a positive integer", lambda v: v > 0)
 NON_NEGATIVE_INT = number_type(int, "a non-negative integer", lambda v: v >= 0)
 POSITIVE_FLOAT = number_type(float, "a positive number", lambda v: 0 < v < float("inf"))
+#: A seed of ``np.random.SeedSequence``: any non-negative integer.
+SEED = number_type(int, "a non-negative integer seed", lambda v: v >= 0)
+#: Frames per second of a GIF: its delays are whole hundredths of a second, at most 10 s here.
+FPS = number_type(
+    float, "a frame rate from 0.1 to 100 frames per second", lambda v: 0.1 <= v <= 100
+)
+
+
+def OUT_DIR(text: str) -> Path:
+    """An argparse ``type`` for an output directory: an existing directory, or a path where one
+    can be created (checked by :func:`minigan.rundir.check_out`, which leaves nothing behind)."""
+    try:
+        check_out(text, "directory")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return Path(text)
+
+
+def OUT_FILE(text: str) -> Path:
+    """An argparse ``type`` for an output file: not a directory, in a folder that exists or can
+    be created."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"file {text}: is a directory")
+    try:
+        check_out(path.parent, f"file {text}: folder")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return path
+
+
+def error(command: str, exc: BaseException | str) -> int:
+    """Print ``minigan <command>: error: <exc>`` on stderr and return 2, the exit status of a
+    bad input."""
+    print(f"minigan {command}: error: {exc}", file=sys.stderr)
+    return 2
 
 
 def add_backend_argument(parser: argparse.ArgumentParser | Any) -> None:

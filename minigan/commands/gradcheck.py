@@ -11,11 +11,10 @@ followed by a note saying which ops ran whose code.
 from __future__ import annotations
 
 import argparse
-import sys
 import textwrap
 
 from minigan import backend
-from minigan.commands import NON_NEGATIVE_INT, add_backend_argument, select_backend
+from minigan.commands import SEED, add_backend_argument, error, select_backend
 from minigan.gradcheck import format_table, suite
 
 
@@ -27,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "which ops ran its kernels and which the NumPy reference."
     )
     parser.add_argument(
-        "--seed", type=NON_NEGATIVE_INT, default=0, help="seed for shapes and values (default 0)"
+        "--seed", type=SEED, default=0, help="seed for shapes and values (default 0)"
     )
     add_backend_argument(parser)
 
@@ -68,9 +67,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the table; 1 if any check fails, 2 if the backend cannot be selected."""
     try:
         name = select_backend(args)
-    except (ValueError, ImportError) as exc:
-        print(f"minigan gradcheck: error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, ImportError) as exc:  # an unknown or missing backend
+        return error("gradcheck", exc)
     reports = suite(args.seed)
     print(format_table(reports))
     note = kernel_note(name)

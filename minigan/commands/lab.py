@@ -4,7 +4,9 @@
 ``optimal-d``           trained D vs D* = p_data / (p_data + p_g) against a fixed G
 ``value``               V(D*, G) = -log 4 + 2 JSD for several fixed G
 ``saturation``          generator gradient norms of both losses while D rejects fakes
-``modes``               modes covered and off-mode share on ring8/grid25, per loss/seed
+``modes``               modes covered and off-mode share on ring8/grid25, per objective
+                        and seed (``--losses``: any objective; default the two BCE ones)
+``losses``              every generator loss and its gradient against D's output on a fake
 ======================  ==============================================================
 
 Each prints its numbers and writes its figure into ``--out`` (needs the ``plot`` extra; without
@@ -26,9 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan.commands import POSITIVE_INT, add_backend_argument, select_backend
-from minigan.lab import modes, theory
-from minigan.losses import GENERATOR_LOSSES
+from minigan.commands import (
+    OUT_DIR,
+    POSITIVE_INT,
+    SEED,
+    add_backend_argument,
+    error,
+    select_backend,
+)
+from minigan.lab import games, modes, theory
+from minigan.objectives import OBJECTIVES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,18 +46,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "optimal-d": "statement 1: a trained D converges to D* = p_data / (p_data + p_g)",
         "value": "statement 2: V(D*, G) = -log 4 + 2 JSD(p_data || p_g), for several G",
         "saturation": "statement 3: the minimax generator gradient vanishes when D rejects fakes",
-        "modes": "statement 4: modes covered and off-mode share over training, per loss and seed",
+        "modes": "statement 4: modes covered and off-mode share over training, per objective "
+        "and seed",
+        "losses": "each objective's generator loss and its gradient against D's output on a fake",
     }
     parsers = {
         name: sub.add_parser(name, help=text, description=text) for name, text in helps.items()
     }
-    for p in parsers.values():
+    for name, p in parsers.items():
         p.add_argument(
             "--out",
+            type=OUT_DIR,
             default="lab_out",
             help="directory for figures and tables (default: %(default)s)",
         )
-        p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+        if name != "losses":  # the only check that draws nothing
+            p.add_argument(
+                "--seed", type=SEED, default=0, help="random seed (default: %(default)s)"
+            )
         add_backend_argument(p)
     for name in ("optimal-d", "value"):
         parsers[name].add_argument(
@@ -93,9 +108,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mod.add_argument(
         "--losses",
         nargs="+",
-        choices=GENERATOR_LOSSES,
-        default=list(GENERATOR_LOSSES),
-        help="generator losses (default: both)",
+        choices=list(OBJECTIVES),
+        default=list(games.BCE_LOSSES),
+        help="objectives, each with its toy settings (minigan.lab.games.TOY_SETTINGS) "
+        "(default: the BCE game's two generator losses, nonsaturating minimax)",
     )
     mod.add_argument(
         "--seeds",
@@ -104,7 +120,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="runs per (dist, loss), seeds SEED..SEED+N-1 (default: %(default)s)",
     )
     mod.add_argument(
-        "--steps", type=POSITIVE_INT, default=3000, help="steps per run (default: %(default)s)"
+        "--steps",
+        type=POSITIVE_INT,
+        default=3000,
+        help="steps per run, each n_critic D steps and a G step (default: %(default)s)",
     )
     mod.add_argument(
         "--every",
@@ -203,7 +222,26 @@ def _modes(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
-CHECKS = {"optimal-d": _optimal_d, "value": _value, "saturation": _saturation, "modes": _modes}
+def _losses(args: argparse.Namespace, out: Path) -> int:
+    curves = games.generator_loss_curves()
+    at = [-8.0, -4.0, -1.0, 0.0, 1.0, 4.0, 8.0]
+    small = games.generator_loss_curves(outputs=at)
+    print("per-sample |dℓ/do| of each generator loss at D's output o on a fake")
+    print("(o: the logit a for nonsaturating and minimax, the score for the others)")
+    print(f"{'objective':<16}" + "".join(f"{f'o = {o:+g}':>11}" for o in at))
+    for name, grad in small.grads.items():
+        print(f"{name:<16}" + "".join(f"{abs(g):>11.3g}" for g in grad))
+    _figure("plot_generator_losses", curves, out / "generator_losses.png")
+    return 0
+
+
+CHECKS = {
+    "optimal-d": _optimal_d,
+    "value": _value,
+    "saturation": _saturation,
+    "modes": _modes,
+    "losses": _losses,
+}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -212,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         select_backend(args)
     except (ValueError, ImportError) as exc:  # unknown name, or its packages missing
-        print(f"minigan lab: error: {exc}", file=sys.stderr)
-        return 2
-    return CHECKS[args.check](args, Path(args.out))
+        return error("lab", exc)
+    try:
+        return CHECKS[args.check](args, Path(args.out))
+    except OSError as exc:  # the output directory could not be written after all
+        return error("lab", exc)

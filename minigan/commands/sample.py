@@ -2,6 +2,10 @@
 
 The generator runs through the selected backend's kernels (``--backend``); with ``cupy`` it is
 moved to the GPU first, as :class:`minigan.train.Trainer` places its models.
+
+Exit codes: 0 done, 2 a bad input (a flag, a checkpoint, an ``--out`` that cannot be written,
+or a number of samples that cannot fit in memory: estimated before anything is drawn), 130
+interrupted. The file appears whole or not at all (written to a temporary, then renamed).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +21,8 @@ import numpy as np
 from minigan import backend
 from minigan.commands import NON_NEGATIVE_INT, POSITIVE_INT, add_backend_argument, select_backend
 from minigan.data.loader import to_uint8
+from minigan.resources import check_memory, samples_bytes
+from minigan.rundir import check_out
 from minigan.sampling import class_grid_labels, load_generator, sample
 
 
@@ -76,29 +83,55 @@ def run(args: argparse.Namespace) -> int:
         print("minigan sample: error: --batch-stats needs --n of at least 2", file=sys.stderr)
         return 2
     try:
+        check_out(out.parent, "--out's folder")
         select_backend(args)
         G, config = load_generator(args.checkpoint)
         labels, nrow = _labels(args.label, config.num_classes, args.n, args.nrow)
+        n = args.n if labels is None else len(labels)
+        _check_fits(G, config, n, labels, suffix == ".png", args.batch_stats)
         if backend.current() == backend.DEVICE_BACKEND:
             G.to(backend.DEVICE_BACKEND)  # the CUDA kernels run on its CuPy arrays
-        n = args.n if labels is None else len(labels)
         images = sample(G, n, config.z_dim, args.seed, labels=labels, batch_stats=args.batch_stats)
         out.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".png":
-            from minigan.viz import save_image_grid
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # viz's temporary name too
+        try:
+            if suffix == ".png":
+                from minigan.viz import save_image_grid
 
-            save_image_grid(images, out, nrow)
-        else:
-            tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, to_uint8(images[:, 0] if images.shape[1] == 1 else images))
-            os.replace(tmp, out)
-    except (OSError, ValueError, ImportError) as exc:
-        print(f"minigan sample: error: {exc}", file=sys.stderr)
+                save_image_grid(images, out, nrow)
+            else:
+                with open(tmp, "wb") as f:
+                    np.save(f, to_uint8(images[:, 0] if images.shape[1] == 1 else images))
+                os.replace(tmp, out)
+        finally:  # a full disk or Ctrl-C leaves no temporary behind
+            tmp.unlink(missing_ok=True)
+    except (OSError, ValueError, ImportError, MemoryError) as exc:
+        reason = "not enough memory: " if isinstance(exc, MemoryError) else ""
+        print(f"minigan sample: error: {reason}{exc}", file=sys.stderr)
         return 2
     which = "" if args.label is None else f" (label {args.label})"
     print(f"wrote {n} samples of {config.model}{which} to {out}")
     return 0
+
+
+def _check_fits(
+    G: object, config: object, n: int, labels: np.ndarray | None, png: bool, batch_stats: bool
+) -> None:
+    """Refuse ``n`` samples that cannot fit in memory (a ``ValueError`` saying how much they
+    need): the noise, the images and the file's pixels; with ``--batch-stats`` also G's
+    activations for the whole batch, measured on two samples."""
+    shape = config.image_shape or (1, 28, 28)
+    itemsize = (G.dtype or np.dtype(np.float32)).itemsize
+    need = samples_bytes(n, config.z_dim, shape, itemsize, grid=png)
+    if batch_stats:
+        tracing = tracemalloc.is_tracing()
+        tracemalloc.start() if not tracing else tracemalloc.reset_peak()
+        two = None if labels is None else labels[:2]
+        sample(G, 2, config.z_dim, 0, labels=two, batch_stats=True)
+        need += n * tracemalloc.get_traced_memory()[1] // 2
+        if not tracing:
+            tracemalloc.stop()
+    check_memory(need, f"--n {n}: {n} samples of shape {tuple(shape)}")
 
 
 def _labels(

@@ -1,4 +1,9 @@
-"""``minigan toy``: train small MLPs on a toy distribution and animate the game.
+"""``minigan toy``: train small MLPs on a toy distribution with any GAN objective and animate
+the game.
+
+``--loss`` is any objective of :data:`minigan.objectives.OBJECTIVES`; each trains with its row of
+:data:`minigan.lab.games.TOY_SETTINGS` (optimiser, learning rate, betas, D steps per G step),
+of which ``--lr`` and ``--n-critic`` override two.
 
 Writes ``OUT/frames/step_*.png``, ``OUT/toy.gif`` and ``OUT/final.png`` (see
 :func:`minigan.lab.frames.run_toy`, the same from Python); progress goes to stderr. Needs the
@@ -14,11 +19,20 @@ its small MLPs to a GPU. A backend that cannot run (a missing package) is one li
 from __future__ import annotations
 
 import argparse
-import sys
 
-from minigan.commands import POSITIVE_FLOAT, POSITIVE_INT, add_backend_argument, select_backend
+from minigan.commands import (
+    FPS,
+    OUT_DIR,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    SEED,
+    add_backend_argument,
+    error,
+    select_backend,
+)
 from minigan.data.toy import TOY_DISTRIBUTIONS
-from minigan.losses import GENERATOR_LOSSES
+from minigan.lab.games import TOY_SETTINGS
+from minigan.objectives import OBJECTIVES
 
 FRAMES = 40  # frames drawn when --every is not given
 
@@ -32,15 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--loss",
-        choices=GENERATOR_LOSSES,
+        choices=list(OBJECTIVES),
         default="nonsaturating",
-        help="generator loss: -log D(G(z)) or log(1 - D(G(z))) (default: %(default)s)",
+        help="the GAN objective: the BCE game with G's loss -log D(G(z)) (nonsaturating) or "
+        "log(1 - D(G(z))) (minimax), least squares, hinge, WGAN (clipped critic) or WGAN-GP "
+        "(gradient penalty) (default: %(default)s)",
     )
     parser.add_argument(
         "--steps",
         type=POSITIVE_INT,
         default=3000,
-        help="training iterations, each a D step then a G step (default: %(default)s)",
+        help="training iterations, each n-critic D steps then a G step (default: %(default)s)",
     )
     parser.add_argument(
         "--every",
@@ -50,12 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=SEED,
         default=0,
         help="seed of every random draw: weights, batches, drawn points (default: %(default)s)",
     )
     parser.add_argument(
         "--out",
+        type=OUT_DIR,
         default="toy_out",
         help="output directory for frames/, toy.gif, final.png (default: %(default)s)",
     )
@@ -63,17 +80,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch",
         type=POSITIVE_INT,
         default=256,
-        help="batch size of both steps (default: %(default)s)",
+        help="batch size of every step (default: %(default)s)",
     )
     parser.add_argument(
         "--lr",
         type=POSITIVE_FLOAT,
-        default=1e-3,
-        help="Adam learning rate of G and D, betas (0.5, 0.999) (default: %(default)s)",
+        default=None,
+        help="learning rate of G and D (default: the objective's, "
+        + ", ".join(f"{name} {row['lr']:g}" for name, row in TOY_SETTINGS.items())
+        + "; Adam with betas (0.5, 0.999), WGAN RMSprop, WGAN-GP Adam with betas (0, 0.9))",
+    )
+    parser.add_argument(
+        "--n-critic",
+        type=POSITIVE_INT,
+        default=None,
+        help="D steps per G step (default: the objective's, "
+        + ", ".join(f"{name} {row['n_critic']}" for name, row in TOY_SETTINGS.items())
+        + ")",
     )
     parser.add_argument(
         "--fps",
-        type=POSITIVE_FLOAT,
+        type=FPS,
         default=10.0,
         help="frames per second of the GIF (default: %(default)s)",
     )
@@ -92,33 +119,34 @@ def run(args: argparse.Namespace) -> int:
     try:
         select_backend(args)
     except (ValueError, ImportError) as exc:  # unknown name, or its packages missing
-        print(f"minigan toy: error: {exc}", file=sys.stderr)
-        return 2
+        return error("toy", exc)
     try:
         import matplotlib  # noqa: F401
         import PIL  # noqa: F401
     except ModuleNotFoundError as err:
-        print(
-            f"minigan toy: error: needs matplotlib and Pillow ({err.name} is missing): "
-            "pip install 'minigan[plot]'",
-            file=sys.stderr,
+        return error(
+            "toy",
+            f"needs matplotlib and Pillow ({err.name} is missing): pip install 'minigan[plot]'",
         )
-        return 2
     from minigan.lab.frames import run_toy
 
     every = args.every or max(1, args.steps // FRAMES)
-    result = run_toy(
-        args.dist,
-        args.loss,
-        steps=args.steps,
-        every=every,
-        seed=args.seed,
-        out=args.out,
-        fps=args.fps,
-        keep_frames=args.keep_frames,
-        verbose=not args.quiet,
-        batch=args.batch,
-        lr=args.lr,
-    )
+    try:
+        result = run_toy(
+            args.dist,
+            args.loss,
+            steps=args.steps,
+            every=every,
+            seed=args.seed,
+            out=args.out,
+            fps=args.fps,
+            keep_frames=args.keep_frames,
+            verbose=not args.quiet,
+            batch=args.batch,
+            lr=args.lr,
+            n_critic=args.n_critic,
+        )
+    except OSError as exc:  # the output directory could not be written after all
+        return error("toy", exc)
     print(result.final)
     return 0

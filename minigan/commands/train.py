@@ -1,7 +1,12 @@
 """``minigan train``: train a GAN on Fashion-MNIST, MNIST or IDX files, or resume a run.
 
 The run itself is a :class:`minigan.train.Trainer`; this module turns flags into one, prints the
-start line, and maps errors to exit codes (2 for a bad input, 130 when interrupted).
+start line, and maps errors to exit codes: 0 done; 2 a bad input (a flag, a path, the data, a
+checkpoint, a locked run directory, a size that cannot fit in memory) or an I/O error while
+running (a full disk), each one line on stderr; 3 (:data:`minigan.guards.EXIT_DIVERGED`) the
+run diverged; 130 interrupted. Before anything else it checks the run directory (``--out``
+writable and fresh, or where ``--resume`` may write) and locks it for the whole command; a
+start that fails leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -9,11 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from minigan import backend
-from minigan.checkpoint import read_config
+from minigan.checkpoint import load_checkpoint
 from minigan.commands import (
     NON_NEGATIVE_INT,
     POSITIVE_FLOAT,
@@ -24,11 +31,15 @@ from minigan.commands import (
 )
 from minigan.config import FAKE_DATA, TrainConfig
 from minigan.data import DATASET_NAMES
+from minigan.guards import EXIT_DIVERGED, DivergenceError
 from minigan.models import MODELS
 from minigan.objectives import OBJECTIVES
 from minigan.optim import OPTIMIZERS
 from minigan.progress import format_duration
-from minigan.train import Trainer, load_images
+from minigan.resources import check_memory, samples_bytes
+from minigan.rundir import LOCK_NAME, RunLock, check_fresh, check_out, lock_run_dir, resume_target
+from minigan.train import Trainer
+from minigan.training_data import EVAL_SAMPLES, load_images
 
 _LOSS_HELP = """the game (docs/objectives.md), each with its paper's optimizer, learning rate, betas and
 D steps per G step unless given: nonsaturating (BCE; G maximises log D(G(z))), minimax (BCE; G
@@ -114,6 +125,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "fixed-noise grid every N iterations (GIF frames)",
         ),
         ("--n-samples", POSITIVE_INT, 64, "images per grid"),
+        (
+            "--eval-every",
+            NON_NEGATIVE_INT,
+            0,
+            "score G's samples with minigan.metrics (FID, "
+            "coverage, ...) every N iterations and after every epoch, into metrics.jsonl; 0: never",
+        ),
+        ("--eval-n", POSITIVE_INT, EVAL_SAMPLES, "samples per evaluation"),
         ("--log-every", POSITIVE_INT, 50, "progress line every N iterations if not on a terminal"),
     ]:
         text += "" if default is None else f" (default: {default})"
@@ -135,7 +154,10 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
         changes["data"] = name if name in DATASET_NAMES else str(Path(changes["data"]).resolve())
     if args.dry_run:
         changes["data"] = FAKE_DATA
-    base = TrainConfig.from_dict(read_config(args.resume)) if args.resume else None
+    # a resumed run's config, once its sizes are checked against G's tensors (load_checkpoint)
+    base = (
+        TrainConfig.from_dict(load_checkpoint(args.resume, ("G",)).config) if args.resume else None
+    )
     if args.beta1 is not None or args.beta2 is not None:
         betas = OBJECTIVES[changes.get("loss", TrainConfig.loss)].defaults["betas"]
         betas = base.betas if base else betas
@@ -147,17 +169,15 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
         "data_dir": args.data_dir, "download": not args.no_download,
         "checkpoint_every": args.checkpoint_every, "sample_every": args.sample_every,
         "n_samples": args.n_samples, "log_every": args.log_every, "quiet": args.quiet,
-        "pictures": not args.no_pictures,
+        "pictures": not args.no_pictures, "eval_every": args.eval_every, "eval_n": args.eval_n,
     }  # fmt: skip
     if args.resume:
-        if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
-            raise ValueError("--resume RUN_DIR continues in RUN_DIR itself; drop --out")
         if args.conditional and base is not None and base.num_classes is None:
             raise ValueError(f"--conditional: {args.resume} is an unconditional run")
-        return Trainer.resume(args.resume, changes, **options)
-    if not args.out:
-        raise ValueError("--out RUN_DIR is required (or --resume RUN_DIR)")
+        _check_sizes(base.resumed_with(changes, args.resume), args)
+        return Trainer.resume(args.resume, changes, out=args.out, **options)
     config = TrainConfig(**changes)
+    _check_sizes(config, args)
     if not args.conditional:
         return Trainer(config, args.out, **options)
     # a conditional model needs the number of classes before it is built: read the labels
@@ -165,6 +185,59 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
     config = replace(config, num_classes=max(int(labels.max()) + 1, 2))
     del options["data_dir"], options["download"]
     return Trainer(config, args.out, images=images, labels=labels, **options)
+
+
+def _check_sizes(config: TrainConfig, args: argparse.Namespace) -> None:
+    """Refuse, before any allocation, what cannot fit in memory: a noise size whose first layer
+    alone (at least 256 outputs per input in every built-in generator, with its gradient and two
+    optimizer moments) is too large, and grids of ``--n-samples`` images (28x28 assumed while
+    the data's shape is unknown)."""
+    itemsize = 8 if config.dtype == "float64" else 4
+    check_memory(
+        config.z_dim * 256 * 4 * itemsize,
+        f"--z-dim {config.z_dim}: the generator's first layer (weights, gradient, optimizer state)",
+    )
+    if not args.no_pictures:
+        shape = config.image_shape or (1, 28, 28)
+        check_memory(
+            samples_bytes(args.n_samples, config.z_dim, shape, itemsize, grid=True),
+            f"--n-samples {args.n_samples}: a grid of {args.n_samples} images",
+        )
+
+
+def _run_dir(args: argparse.Namespace) -> Path:
+    """The run directory this command will write, checked before anything else is done: a new
+    ``--out`` (writable, empty), or where ``--resume`` may write (its own run, or ``--out``)."""
+    if args.resume:
+        return resume_target(args.resume, args.out)
+    if not args.out:
+        raise ValueError("--out RUN_DIR is required (or --resume RUN_DIR)")
+    check_out(args.out)
+    check_fresh(args.out)
+    return Path(args.out)
+
+
+def _undo_start(lock: RunLock | None, target: Path | None, created: Path | None) -> None:
+    """After a start that failed: release the lock and remove what the start made (the lock
+    file if it is alone in the run directory, and the directories it created, if empty)."""
+    if lock is None or target is None:
+        return
+    lock.release()
+    if target.is_dir() and [p.name for p in target.iterdir()] == [LOCK_NAME]:
+        (target / LOCK_NAME).unlink(missing_ok=True)
+    while created is not None and target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
+        if target == created:
+            break
+        target = target.parent
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost directory that creating ``path`` would make, or None if it exists."""
+    missing = None
+    while not path.exists():
+        missing, path = path, path.parent
+    return missing
 
 
 def _model_text(c: TrainConfig) -> str:
@@ -184,13 +257,30 @@ def _game_text(c: TrainConfig) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``minigan train``: 0 when done, 2 on a bad input, 130 when interrupted."""
+    """Run ``minigan train``: 0 when done, 2 on a bad input or an I/O error, 3 when the run
+    diverged, 130 when interrupted (see the module docstring)."""
+    lock = target = created = None
     try:
+        target = _run_dir(args)  # an unwritable or used run directory costs nothing
         select_backend(args)
+        created = _first_missing(target)
+        lock = lock_run_dir(target)  # another process on it: refused, naming it
         trainer = _make_trainer(args)
-    except (OSError, ValueError, ImportError) as exc:  # bad path, corrupt file, conflicting run
-        print(f"minigan train: error: {exc}", file=sys.stderr)
+    except BaseException as exc:
+        _undo_start(lock, target, created)
+        if not isinstance(exc, OSError | ValueError | ImportError | MemoryError):
+            raise  # Ctrl-C: minigan.cli says so in one line
+        reason = "not enough memory: " if isinstance(exc, MemoryError) else ""
+        print(f"minigan train: error: {reason}{exc}", file=sys.stderr)
         return 2
+    try:
+        return _train(trainer, args)
+    finally:
+        lock.release()
+
+
+def _train(trainer: Trainer, args: argparse.Namespace) -> int:
+    """Print the start line, fit, and say how it ended (the exit status)."""
     c, say = trainer.config, (lambda text: None) if args.quiet else print
     resuming = f" | resuming at iteration {trainer.iteration}" if args.resume else ""
     say(
@@ -200,10 +290,13 @@ def run(args: argparse.Namespace) -> int:
         f"out {trainer.out}{resuming}"
     )
     start, first = time.perf_counter(), trainer.iteration
+    where = "no checkpoint was written"
     try:
-        trainer.fit(args.max_iters)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")  # each warning once per place, as one line
+            warnings.showwarning = _warning_printer(trainer)
+            trainer.fit(args.max_iters)
     except KeyboardInterrupt:
-        where = "no checkpoint was written"
         if trainer.saved_at >= 0:
             where = (
                 f"the checkpoint holds iteration {trainer.saved_at}; continue with "
@@ -211,6 +304,16 @@ def run(args: argparse.Namespace) -> int:
             )
         print(f"\ninterrupted at iteration {trainer.iteration}; {where}", file=sys.stderr)
         return 130
+    except (DivergenceError, OSError) as exc:
+        if trainer.saved_at >= 0:
+            where = f"the checkpoint of iteration {trainer.saved_at} is left as it was"
+        advice = (
+            "; start again with a lower learning rate (--lr), or see docs/training.md"
+            if isinstance(exc, DivergenceError)
+            else ""
+        )
+        print(f"minigan train: error: {exc}; {where}{advice}", file=sys.stderr)
+        return EXIT_DIVERGED if isinstance(exc, DivergenceError) else 2
     done, seconds = trainer.iteration - first, time.perf_counter() - start
     say(
         f"done: {done} iterations in {format_duration(seconds)}"
@@ -218,3 +321,18 @@ def run(args: argparse.Namespace) -> int:
         + f"; run directory {trainer.out}"
     )
     return 0
+
+
+def _warning_printer(trainer: Trainer) -> Any:
+    """A ``warnings.showwarning`` that prints one line, ``minigan train: warning: ...``, above
+    the progress bar (also with ``--quiet``: a warning is not progress)."""
+
+    def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        text = f"minigan train: warning: {message}"
+        bar = trainer._bar
+        if bar.enabled:
+            bar.write(text)
+        else:
+            print(text, file=sys.stderr)
+
+    return show

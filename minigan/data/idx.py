@@ -23,12 +23,16 @@ import math
 import os
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+
+from minigan.resources import available_memory, format_bytes
 
 __all__ = ["IDX_DTYPES", "IDXError", "read_idx", "write_idx"]
 
 GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20  # bytes read at a time
 
 #: IDX type code -> big-endian NumPy dtype of the stored elements.
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -62,26 +66,27 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     IDXError
-        On a corrupt gzip stream, a bad magic number, an unknown type code, or a data
-        section shorter or longer than the header's shape requires.
+        On a corrupt gzip stream, a bad magic number, an unknown type code, a data
+        section shorter or longer than the header's shape requires, or (gzip) a header
+        promising more data than the memory available. Nothing beyond the promised data
+        (plus one byte, to detect trailing data) is read or inflated: a gzip bomb or a huge
+        sparse file costs no more memory than its header's promise.
     FileNotFoundError
         If ``path`` does not exist.
     """
     path = Path(path)
-    raw = _decompressed_bytes(path)
-    dtype, shape, offset = _parse_header(raw, path)
-    expected = math.prod(shape) * dtype.itemsize
-    found = len(raw) - offset
-    if found != expected:
-        hint = (
-            "file truncated?" if found < expected else "trailing bytes: over-long or corrupt file"
-        )
-        raise IDXError(
-            f"{path}: expected {expected} data bytes for shape {shape} of "
-            f"{dtype.newbyteorder('=').name}, found {found} ({hint})"
-        )
-    data = np.frombuffer(raw, dtype=dtype, count=math.prod(shape), offset=offset)
-    return data.reshape(shape).astype(dtype.newbyteorder("="))
+    with open(path, "rb") as f:
+        compressed = f.read(2) == GZIP_MAGIC
+        f.seek(0)
+        stream = gzip.GzipFile(fileobj=f, mode="rb") if compressed else f
+        try:
+            dtype, shape, data = _read_bounded(stream, path, None if compressed else _size(f))
+        except (OSError, EOFError, zlib.error) as exc:
+            if not compressed:
+                raise
+            raise IDXError(f"{path}: corrupt gzip stream ({exc})") from None
+    array = np.frombuffer(data, dtype=dtype, count=math.prod(shape))
+    return array.reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -114,15 +119,64 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     Path(path).write_bytes(payload)
 
 
-def _decompressed_bytes(path: Path) -> bytes:
-    """Return the file's bytes, gunzipped when they start with the gzip magic."""
-    raw = path.read_bytes()
-    if not raw.startswith(GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise IDXError(f"{path}: corrupt gzip stream ({exc})") from exc
+def _size(f: BinaryIO) -> int:
+    """The size in bytes of the open file ``f``."""
+    return os.fstat(f.fileno()).st_size
+
+
+def _read_exactly(stream: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes of ``stream`` (fewer only at its end), read in chunks of at most
+    ``_CHUNK``: memory grows with the bytes the stream really holds, whatever ``n`` is."""
+    chunks, left = [], n
+    while left > 0:
+        chunk = stream.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_bounded(
+    stream: BinaryIO, path: Path, file_size: int | None
+) -> tuple[np.dtype, tuple[int, ...], bytes]:
+    """Read the header, then the data it promises: ``(dtype, shape, data)``.
+
+    A raw file's size (``file_size``) is checked against the promise before any data is read. A
+    gzip stream (``file_size`` None) is inflated up to the promise plus one byte (which, if it
+    comes, is trailing data), never further; a promise larger than the memory available is
+    refused before reading. Memory thus stays within the smaller of the promise and the data.
+    """
+    head = _read_exactly(stream, 4)
+    ndim = head[3] if len(head) == 4 else 0
+    dtype, shape, offset = _parse_header(head + _read_exactly(stream, 4 * ndim), path)
+    expected = math.prod(shape) * dtype.itemsize
+
+    def mismatch(found: int, more: str = "") -> IDXError:
+        hint = (
+            "file truncated?" if found < expected else "trailing bytes: over-long or corrupt file"
+        )
+        return IDXError(
+            f"{path}: expected {expected} data bytes for shape {shape} of "
+            f"{dtype.newbyteorder('=').name}, found {found}{more} ({hint})"
+        )
+
+    if file_size is not None:
+        if file_size - offset != expected:
+            raise mismatch(file_size - offset)
+        data = _read_exactly(stream, expected)
+        if len(data) != expected:  # the file shrank while being read
+            raise mismatch(len(data))
+        return dtype, shape, data
+    if expected > available_memory():
+        raise IDXError(
+            f"{path}: the header promises {expected} data bytes for shape {shape}, more than the "
+            f"{format_bytes(available_memory())} of memory available (corrupt header?)"
+        )
+    data = _read_exactly(stream, expected + 1)
+    if len(data) != expected:
+        raise mismatch(len(data), " or more" if len(data) > expected else "")
+    return dtype, shape, data
 
 
 def _parse_header(raw: bytes, path: Path) -> tuple[np.dtype, tuple[int, ...], int]:

@@ -18,7 +18,10 @@ and :math:`\operatorname{softplus}(-a) = \log(e^{-a}(e^{a} + 1)) = \operatorname
          = \operatorname{softplus}(a) - a t.
 
 Evaluated as :math:`\operatorname{softplus}(a) = \max(a, 0) + \log(1 + e^{-|a|})`, it never
-exponentiates a positive number: finite for logits of any size. Its derivative, from
+exponentiates a positive number: finite for logits of any finite size. For an infinite logit
+it gives the limit: 0 for a right answer (:math:`a = +\infty, t = 1`), :math:`+\infty` for
+a wrong one, never NaN (``max(a, 0) - a t`` is computed as :math:`|a| w`, with
+:math:`w = 1 - t` for :math:`a > 0` and :math:`w = t` otherwise, and 0 where :math:`w = 0`). Its derivative, from
 :math:`\operatorname{softplus}'(a) = e^{a}/(1+e^{a}) = \sigma(a)`, is
 
 .. math::
@@ -62,7 +65,12 @@ def bce_with_logits(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.
     """
     _check_pair("bce_with_logits", logits, targets)
     targets = targets.astype(logits.dtype, copy=False)
-    loss = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    # max(a, 0) - a t is |a| w with w = 1 - t for a > 0 and w = t otherwise; written so, an
+    # infinite logit gives the limit (0 where w = 0: a confident right answer, inf where not)
+    # instead of inf - inf = NaN.
+    w = np.where(logits > 0, 1 - targets, targets)
+    linear = np.multiply(np.abs(logits), w, out=np.zeros_like(logits), where=w != 0)
+    loss = linear + np.log1p(np.exp(-np.abs(logits)))
     return float(loss.mean()), (sigmoid(logits) - targets) / logits.size
 
 

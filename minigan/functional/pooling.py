@@ -12,7 +12,7 @@ under output pixel ``(h, w)`` (in the coordinates of ``x``).
     y_{n,c,h,w} = \max_{(u,v) \in \Omega_{h,w}} x_{n,c,u,v} = x_{n,c,\,a(h,w)},
 
 with :math:`a(h, w)` the position of the maximum (the first one in row-major window order when
-several are equal, as PyTorch picks on the CPU; a NaN counts as a maximum, so it propagates). Away from ties a small change of ``x`` does not
+several are equal, as PyTorch picks on the CPU). Away from ties a small change of ``x`` does not
 move :math:`a`, so ``y`` is locally a selection of entries of ``x`` and
 :math:`\partial y_{n,c,h,w} / \partial x_{n,c,u,v} = [\,(u, v) = a(h, w)\,]`. The chain rule then
 sums ``dy`` over the windows whose maximum a pixel is:
@@ -22,8 +22,9 @@ sums ``dy`` over the windows whose maximum a pixel is:
 
 (zero for a pixel that is no window's maximum; a pixel that overlapping windows share can
 collect several terms). At a tie the function has a kink and this is one subgradient, the one
-PyTorch takes. The cache keeps ``a`` as the index ``i k + j`` within the window (``argmax``),
-not ``x``: backward needs nothing else.
+PyTorch takes. The cache keeps the (padded) input and the output, and backward finds
+:math:`a` as the first window entry equal to the output: the forward pass, all that inference
+runs, then costs the maxima alone.
 
 **Average pooling** (``count_include_pad=True``, PyTorch's default: padded zeros count in the
 mean, every window divides by :math:`k^2`) is linear,
@@ -63,11 +64,12 @@ from minigan.functional.conv import conv_output_size
 
 
 class PoolCache(NamedTuple):
-    """What a pooling backward needs: the input's shape, the window, and for max pooling the
-    position of each window's maximum (``argmax``, (N, C, Ho, Wo), the flat index ``i k + j``
-    within the window; None for average pooling)."""
+    """What a pooling backward needs: the input's shape and the window; for max pooling also the
+    padded input ``xp`` (N, C, H + 2p, W + 2p) (``x`` itself when ``p = 0``: no copy) and the
+    output ``y``, from which backward finds each window's maximum (None for average pooling)."""
 
-    argmax: np.ndarray | None
+    xp: np.ndarray | None
+    y: np.ndarray | None
     x_shape: tuple[int, int, int, int]
     kernel: int
     stride: int
@@ -114,33 +116,40 @@ def max_pool2d_forward(
 ) -> tuple[np.ndarray, PoolCache]:
     """``y`` (N, C, Ho, Wo), the maximum of each window of ``x`` (N, C, H, W), and the cache.
 
-    One pass per window offset, in row-major order: where the offset's slice beats the running
-    maximum (``>``: so the first of equal values stays), or is NaN, it replaces it and its index
-    is kept, the rule of PyTorch's CPU kernel (a NaN propagates).
+    ``np.maximum`` of the ``k*k`` offset slices, one pass each (a NaN propagates). Where the
+    maximum sits is left to backward, so inference pays for the maximum alone.
     """
     xp = _padded(x, padding, -np.inf)
     ho = pool_output_size(x.shape[2], kernel, stride, padding)
     wo = pool_output_size(x.shape[3], kernel, stride, padding)
-    index_type = np.uint8 if kernel * kernel <= 256 else np.int64
-    argmax = np.zeros((x.shape[0], x.shape[1], ho, wo), index_type)
     y = None
-    for i, j, rows, cols in _offsets(kernel, stride, ho, wo):
-        v = xp[:, :, rows, cols]
+    for _, _, rows, cols in _offsets(kernel, stride, ho, wo):
         if y is None:
-            y = v.copy()
-            continue
-        wins = (v > y) | np.isnan(v)
-        np.copyto(y, v, where=wins)
-        argmax[wins] = i * kernel + j
-    return y, PoolCache(argmax, x.shape, kernel, stride, padding)
+            y = xp[:, :, rows, cols].copy()
+        else:
+            np.maximum(y, xp[:, :, rows, cols], out=y)
+    return y, PoolCache(xp, y, x.shape, kernel, stride, padding)
 
 
 def max_pool2d_backward(dy: np.ndarray, cache: PoolCache) -> np.ndarray:
-    """``dx`` (N, C, H, W): each ``dy`` value added onto its window's maximum (see above)."""
+    """``dx`` (N, C, H, W): each ``dy`` value added onto its window's maximum (see above).
+
+    The offsets are visited in row-major window order, and each window's ``dy`` goes to the
+    first offset whose value equals the window's maximum (``taken`` marks the windows served),
+    so a tie sends it to the first maximum, as PyTorch does; a window whose maximum is NaN
+    passes no gradient.
+    """
     ho, wo = dy.shape[2:]
-    k = cache.kernel
-    parts = (dy * (cache.argmax == i * k + j) for i, j, _, _ in _offsets(k, cache.stride, ho, wo))
-    return _scatter(parts, cache, dy.dtype, ho, wo)
+    taken = np.zeros(dy.shape, bool)
+
+    def parts():
+        for _, _, rows, cols in _offsets(cache.kernel, cache.stride, ho, wo):
+            hit = cache.xp[:, :, rows, cols] == cache.y
+            hit &= ~taken
+            taken[...] |= hit
+            yield dy * hit
+
+    return _scatter(parts(), cache, dy.dtype, ho, wo)
 
 
 def avg_pool2d_forward(
@@ -155,7 +164,7 @@ def avg_pool2d_forward(
     for _, _, rows, cols in _offsets(kernel, stride, ho, wo):
         y += xp[:, :, rows, cols]
     y *= x.dtype.type(1 / (kernel * kernel))
-    return y, PoolCache(None, x.shape, kernel, stride, padding)
+    return y, PoolCache(None, None, x.shape, kernel, stride, padding)
 
 
 def avg_pool2d_backward(dy: np.ndarray, cache: PoolCache) -> np.ndarray:

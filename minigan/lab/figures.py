@@ -1,4 +1,5 @@
-"""The figures of the theory checks (``minigan lab ...``), one function per statement.
+"""The figures of the theory checks (``minigan lab ...``), one function per statement, and
+the generator losses of every objective side by side (``minigan lab losses``).
 
 Each takes the result of its check and a path, writes a PNG and returns the path; matplotlib is
 imported inside the functions (the ``plot`` extra).
@@ -13,10 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from minigan.data.toy import get_toy
+from minigan.lab.games import LossCurves
 from minigan.lab.modes import ModeRun
 from minigan.lab.theory import GRID, VALUE_TOL, OptimalDResult, SaturationRun, ValueResult
 
-__all__ = ["plot_modes", "plot_optimal_d", "plot_saturation", "plot_value"]
+__all__ = ["plot_generator_losses", "plot_modes", "plot_optimal_d", "plot_saturation", "plot_value"]
+
+#: One colour per objective, in every figure.
+COLORS = {
+    "nonsaturating": "#1f77b4",
+    "minimax": "#d62728",
+    "lsgan": "#2ca02c",
+    "hinge": "#9467bd",
+    "wgan": "#ff7f0e",
+    "wgan-gp": "#8c564b",
+}
 
 
 def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kwargs):
@@ -160,12 +172,11 @@ def plot_modes(runs: Sequence[ModeRun], path: str | Path) -> Path:
     """Statement 4: modes covered and off-mode share over training, per dist and loss."""
     dists = list(dict.fromkeys(r.dist for r in runs))
     fig, grid = _figure(5.5 * len(dists), 6.5, 2, len(dists), sharex=True)
-    colors = {"nonsaturating": "#1f77b4", "minimax": "#d62728"}
     for col, dist in enumerate(dists):
         k = len(get_toy(dist).centers)
         ax_c, ax_o = grid[0, col], grid[1, col]
         for run in (r for r in runs if r.dist == dist):
-            kw = {"color": colors.get(run.loss, "k"), "alpha": 0.8, "lw": 1.2}
+            kw = {"color": COLORS.get(run.loss, "k"), "alpha": 0.8, "lw": 1.2}
             label = run.loss if run.seed == min(r.seed for r in runs) else None
             ax_c.plot(run.steps, run.covered, label=label, **kw)
             ax_o.plot(run.steps, run.off_mode, **kw)
@@ -174,4 +185,38 @@ def plot_modes(runs: Sequence[ModeRun], path: str | Path) -> Path:
         ax_c.legend(fontsize=8, loc="center right")
         for ax in (ax_c, ax_o):
             ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_generator_losses(curves: LossCurves, path: str | Path) -> Path:
+    """Each generator loss (left) and the size of its derivative on a log axis (right) against
+    D's output on a fake sample; objectives with the same G loss share one line."""
+    fig, axes = _figure(12, 4.6, 1, 2)
+    ax_l, ax_g = axes[0]
+    o = curves.outputs
+    for group in curves.groups():
+        name = group[0]
+        kw = {"color": COLORS.get(name, "k"), "lw": 2, "label": ", ".join(group)}
+        ax_l.plot(o, curves.losses[name], **kw)
+        ax_g.semilogy(o, np.abs(curves.grads[name]), **kw)
+    ax_l.set(
+        ylabel="per-sample G loss ℓ(o)",
+        title="generator losses",
+        ylim=(-8, 8),
+    )
+    ax_g.set(
+        ylabel="|dℓ/do|, per sample (N × the batch-mean gradient)",
+        title="how hard each loss pushes a fake, by what D says of it",
+        ylim=(1e-4, 20),
+    )
+    for ax in (ax_l, ax_g):
+        ax.axvline(0, color="#888888", lw=0.8)
+        ax.grid(alpha=0.3, which="both")
+        ax.set_xlabel("D's output o on a fake: the logit a (BCE games), the score (others)")
+        ax.annotate("D says fake", (0.03, 0.03), xycoords="axes fraction", fontsize=8)
+        ax.annotate("D says real", (0.97, 0.03), xycoords="axes fraction", fontsize=8, ha="right")
+    if "lsgan" in curves.losses:
+        ax_g.axvline(1, color=COLORS["lsgan"], lw=0.8, ls=":")
+        ax_g.annotate(" lsgan's target o = 1", (1, 12), color=COLORS["lsgan"], fontsize=8)
+    ax_l.legend(fontsize=8, loc="upper right")
     return _save(fig, path)

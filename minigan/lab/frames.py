@@ -1,12 +1,19 @@
 r"""Pictures of a :class:`~minigan.lab.toy_gan.ToyGAN` while it trains, and ``run_toy``.
 
-A frame has two panels. Left, the data space: D(x) as a heat map (2-D) or a curve (1-D), the
-real and generated points, and at the generated points arrows along
+A frame has two panels. Left, the data space: what D says as a heat map (2-D) or a curve
+(1-D), the real and generated points, and at the generated points arrows along
 :math:`-\partial\ell_G/\partial x`, the direction the generator loss pushes each sample (scaled
-to a fixed on-screen length, the scale printed in the legend). Right, the batch estimate of
-:math:`V(D, G)` (the negated D loss) and the generator loss over the steps, with
-:math:`-\log 4`, the value of the game at equilibrium (:math:`p_g = p_\text{data}`, :math:`D = 1/2`),
-and the generator loss at :math:`D = 1/2`.
+to a fixed on-screen length, the scale printed in the legend). Right, the game's value and the
+generator loss over the steps, with their values at the equilibrium (:math:`p_g =
+p_\text{data}`, D optimal) where the game fixes them.
+
+What D says and what the value is depend on the objective (:func:`minigan.lab.games.readout`):
+for the BCE games the map is :math:`D(x) = \sigma(a)` on :math:`[0, 1]` and the value
+:math:`V(D, G)` (the negated D loss, :math:`-\log 4` at equilibrium); for LSGAN and the hinge
+game D's score on a scale centred on the score of an undecided D (1/2 and 0) and minus D's
+loss; for the critics (WGAN, WGAN-GP) the critic's score centred on its median over the plot
+(it is defined up to a constant) and its Wasserstein estimate :math:`\mathbb E f(x) -
+\mathbb E f(G(z))`. Green is "real" in every game.
 
 The renderer keeps one matplotlib figure and updates its artists in place; matplotlib and
 Pillow (the ``plot`` extra) are imported inside the functions that draw.
@@ -14,7 +21,6 @@ Pillow (the ``plot`` extra) are imported inside the functions that draw.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -23,10 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from minigan.data.toy import GaussianMixture
+from minigan.lab.games import Readout
 from minigan.lab.modes import count_modes
 from minigan.lab.toy_gan import ToyGAN, point_gradients
 
-__all__ = ["ToyRenderer", "ToyResult", "run_toy", "write_gif"]
+__all__ = ["ToyRenderer", "ToyResult", "heat_range", "run_toy", "write_gif"]
 
 REAL, FAKE, ARROW = "#1a1a1a", "#ff7f0e", "#0b2e8a"
 
@@ -36,6 +43,21 @@ def _limits(dist_sample: np.ndarray) -> list[tuple[float, float]]:
     lo, hi = np.percentile(dist_sample, [0.5, 99.5], axis=0)
     center, half = (lo + hi) / 2, 0.625 * float(np.max(hi - lo))
     return [(float(c - half), float(c + half)) for c in center]
+
+
+def heat_range(said: Readout, values: np.ndarray) -> tuple[float, float]:
+    """The colour range of D's map: [0, 1] for probabilities; for scores, symmetric about the
+    undecided score (a critic's median) and wide enough for all ``values``.
+
+    >>> from minigan.lab.games import readout
+    >>> heat_range(readout("lsgan"), np.array([0.0, 0.4, 1.5]))
+    (-0.5, 1.5)
+    """
+    if said.kind == "probability":
+        return 0.0, 1.0
+    center = float(np.median(values)) if said.undecided is None else said.undecided
+    half = max(float(np.abs(values - center).max()), 1e-6)
+    return center - half, center + half
 
 
 class ToyRenderer:
@@ -94,7 +116,7 @@ class ToyRenderer:
                 interpolation="bilinear",
             )
             bar = self.fig.colorbar(self.heat, cax=ax.inset_axes([1.03, 0.0, 0.04, 1.0]))
-            bar.set_label("D(x) = P(real)")
+            bar.set_label(self.gan.readout.heat)
             self.fake = ax.scatter(
                 *self.real.T, s=9, c=FAKE, edgecolors="k", linewidths=0.3, label="generated"
             )
@@ -111,9 +133,10 @@ class ToyRenderer:
             )
             self.hist = None
             self.ax_points = ax.twinx()
+            name = "f(x)" if self.gan.readout.kind == "critic" else "D(x)"
             self.d_line = self.ax_points.plot(
-                self.grid[:, 0], 0.5 + 0 * self.grid[:, 0], color="#1b7837", lw=2, label="D(x)"
-            )[0]
+                self.grid[:, 0], 0.5 + 0 * self.grid[:, 0], color="#1b7837", lw=2, label=name
+            )[0]  # scores are drawn rescaled to [0, 1], the ticks in D's units
             self.points_y = self.heights
             self.fake = self.ax_points.scatter(
                 self.real[:, 0],
@@ -123,7 +146,7 @@ class ToyRenderer:
                 linewidths=0,
                 label="generated (random heights)",
             )
-            self.ax_points.set(ylim=(0, 1), ylabel="D(x)")
+            self.ax_points.set(ylim=(0, 1), ylabel=self.gan.readout.heat)
         pos = self._arrow_points()
         self.quiver = self.ax_points.quiver(
             *pos.T,
@@ -149,13 +172,19 @@ class ToyRenderer:
         )
 
     def _setup_loss_panel(self) -> None:
-        ax, gan = self.ax_loss, self.gan
-        g_eq = math.log(2) if gan.loss == "nonsaturating" else -math.log(2)
+        ax, gan, said = self.ax_loss, self.gan, self.gan.readout
         ax.axhline(
-            -math.log(4), color="#d62728", ls="--", lw=1.2, label="-log 4 (value at equilibrium)"
+            said.value_eq,
+            color="#d62728",
+            ls="--",
+            lw=1.2,
+            label=f"{said.value} at equilibrium ({said.value_eq:+.3f})",
         )
-        ax.axhline(g_eq, color="#1f77b4", ls=":", lw=1.2, label=f"G loss at D = 1/2 ({g_eq:+.3f})")
-        self.value_line = ax.plot([], [], color="#d62728", lw=1, label="V(D, G) = -D loss")[0]
+        if said.g_eq is not None:
+            ax.axhline(
+                said.g_eq, color="#1f77b4", ls=":", lw=1.2, label=f"G loss there ({said.g_eq:+.3f})"
+            )
+        self.value_line = ax.plot([], [], color="#d62728", lw=1, label=said.value_label)[0]
         self.g_line = ax.plot([], [], color="#1f77b4", lw=1, label=f"G loss ({gan.loss})")[0]
         ax.set(xlim=(0, self.total), xlabel="step", title="the game's value and the G loss")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8)
@@ -173,6 +202,7 @@ class ToyRenderer:
         gan, ax = self.gan, self.ax
         fake = gan.generate(z=self.z)
         d_grid = gan.discriminate(self.grid)
+        lo, hi = heat_range(gan.readout, d_grid)
         _, grad = point_gradients(gan.D, fake[: self.n_arrows], gan.loss)
         norms = np.linalg.norm(grad, axis=1)
         ref = float(np.percentile(norms, 90)) or 1.0
@@ -182,9 +212,13 @@ class ToyRenderer:
         )[:, None]
         if self.points_y is None:
             self.heat.set_data(d_grid.reshape(self.heat.get_array().shape))
+            self.heat.set_clim(lo, hi)
             self.fake.set_offsets(fake)
         else:
-            self.d_line.set_ydata(d_grid)
+            self.d_line.set_ydata((d_grid - lo) / (hi - lo))
+            if gan.readout.kind != "probability":
+                ticks = np.linspace(0, 1, 5)
+                self.ax_points.set_yticks(ticks, [f"{lo + t * (hi - lo):.2g}" for t in ticks])
             self.fake.set_offsets(np.column_stack([fake[:, 0], self.points_y]))
             if self.hist is not None:
                 self.hist.remove()
@@ -206,16 +240,18 @@ class ToyRenderer:
         self._update_losses()
 
     def _update_losses(self) -> None:
-        log, ax = self.gan.log, self.ax_loss
+        log, ax, said = self.gan.log, self.ax_loss, self.gan.readout
+        marks = [said.value_eq] + ([] if said.g_eq is None else [said.g_eq])
         if not log.value:
-            ax.set_ylim(-2.0, 1.5)
+            ax.set_ylim(min(marks) - 0.6, max(marks) + 0.6)
             return
         steps = np.arange(1, len(log.value) + 1)
         self.value_line.set_data(steps, log.value)
         self.g_line.set_data(steps, log.g_loss)
-        both = np.concatenate([log.value, log.g_loss, [-math.log(4), 1.0]])
-        lo, hi = np.percentile(both, [1, 99])
-        ax.set_ylim(min(lo, -1.6) - 0.1, max(hi, 1.0) + 0.3)
+        lo, hi = np.percentile(np.concatenate([log.value, log.g_loss]), [1, 99])
+        lo, hi = min(lo, *marks), max(hi, *marks)
+        pad = 0.1 * (hi - lo) + 0.05
+        ax.set_ylim(lo - pad, hi + 2 * pad)
 
     def rgb(self) -> np.ndarray:
         """The current frame as an (H, W, 3) uint8 array. The constrained layout is computed on
@@ -254,10 +290,10 @@ def run_toy(
     verbose: bool = True,
     **gan_kwargs,
 ) -> ToyResult:
-    """Train a :class:`ToyGAN` on ``dist`` for ``steps`` steps and write ``out/frames/*.png``
-    (one every ``every`` steps, and at 0 and the end; unless not ``keep_frames``),
-    ``out/toy.gif`` (``fps`` frames a second) and ``out/final.png``. ``gan_kwargs`` go to
-    :class:`ToyGAN` (``batch``, ``lr``, ...).
+    """Train a :class:`ToyGAN` with the objective ``loss`` on ``dist`` for ``steps`` steps and
+    write ``out/frames/*.png`` (one every ``every`` steps, and at 0 and the end; unless not
+    ``keep_frames``), ``out/toy.gif`` (``fps`` frames a second) and ``out/final.png``.
+    ``gan_kwargs`` go to :class:`ToyGAN` (``batch``, ``lr``, ``n_critic``, ...).
 
     ``seed`` seeds two independent generators (``SeedSequence(seed).spawn(2)``): one for the
     GAN's weights and batches, one for the drawing's fixed points, so the training does not
@@ -283,9 +319,12 @@ def run_toy(
             frames.append(out / "frames" / f"step_{g.steps_done:06d}.png")
             Image.fromarray(images[-1]).save(frames[-1])
         if verbose:
-            v = f"{g.log.value[-1]:+.3f}" if g.log.value else "-"
+            said, log = g.readout, g.log
+            v = f"{log.value[-1]:+.3f}" if log.value else "-"
+            d = f"{log.d_fake[-1]:+.3f}" if log.d_fake else "-"
+            p = f"  penalty {log.penalty[-1]:.3f}" if log.penalty else ""
             print(
-                f"step {g.steps_done:>6}/{steps}  V(D,G) {v}  "
+                f"step {g.steps_done:>6}/{steps}  {said.value} {v}  {said.fake} {d}{p}  "
                 f"({time.perf_counter() - start:.1f} s)",
                 file=sys.stderr,
             )

@@ -5,7 +5,9 @@ A sample :math:`x` is *near* mode :math:`k` when :math:`\|x - c_k\| \le r\,\sigm
 near it; the *off-mode share* is the share of samples near no mode (the generator's "bad"
 samples). A collapsed generator covers few modes; one that smears mass between the modes has a
 large off-mode share. :func:`mode_collapse_runs` follows both numbers over training for each
-generator loss and seed, and :func:`mode_table` writes the result as a Markdown table.
+objective (:mod:`minigan.objectives`; each with its toy settings,
+:data:`minigan.lab.games.TOY_SETTINGS`) and seed, and :func:`mode_table` writes the result as a
+Markdown table.
 
 >>> import numpy as np
 >>> centers, std = np.array([[0.0, 0.0], [2.0, 0.0]]), 0.1
@@ -23,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from minigan.data.toy import GaussianMixture, get_toy
+from minigan.lab.games import BCE_LOSSES
 from minigan.lab.toy_gan import ToyGAN
 
 __all__ = ["ModeCoverage", "ModeRun", "count_modes", "mode_collapse_runs", "mode_table"]
@@ -69,7 +72,8 @@ def count_modes(
 
 @dataclass
 class ModeRun:
-    """One training run's coverage: at each of ``steps``, modes ``covered`` and ``off_mode``."""
+    """One training run's coverage: at each of ``steps``, modes ``covered`` and ``off_mode``;
+    ``loss`` is the objective's name."""
 
     dist: str
     loss: str
@@ -81,7 +85,7 @@ class ModeRun:
 
 def mode_collapse_runs(
     dists: Sequence[str] = ("ring8", "grid25"),
-    losses: Sequence[str] = ("nonsaturating", "minimax"),
+    losses: Sequence[str] = BCE_LOSSES,
     seeds: Sequence[int] = (0, 1, 2),
     steps: int = 3000,
     every: int = 250,
@@ -89,11 +93,12 @@ def mode_collapse_runs(
     min_share: float = 0.01,
     progress: Callable[[str], None] | None = None,
 ) -> list[ModeRun]:
-    """Train a :class:`~minigan.lab.toy_gan.ToyGAN` for each (dist, loss, seed) and measure
-    :func:`count_modes` on ``n_samples`` generated points every ``every`` steps.
+    """Train a :class:`~minigan.lab.toy_gan.ToyGAN` for each (dist, objective ``losses``, seed)
+    and measure :func:`count_modes` on ``n_samples`` generated points every ``every`` steps
+    (a step is one iteration: ``n_critic`` D steps and a G step).
 
-    Run ``seed`` uses ``np.random.default_rng(seed)`` for its weights and batches, so the two
-    losses start from the same G and D.
+    Run ``seed`` uses ``np.random.default_rng(seed)`` for its weights and batches, so every
+    objective starts from the same G and D.
     """
     runs = []
     for dist_name in dists:
@@ -122,13 +127,13 @@ def mode_collapse_runs(
 
 
 def mode_table(runs: Sequence[ModeRun]) -> str:
-    """A Markdown table: per dist and loss, the final modes covered (of k) and off-mode share,
-    mean over seeds, then the per-seed values in brackets.
+    """A Markdown table: per dist and objective, the final modes covered (of k) and off-mode
+    share, mean over seeds, then the per-seed values in brackets.
 
     >>> runs = [ModeRun("ring8", "minimax", s, [0, 100], [1, c], [0.9, o])
     ...         for s, c, o in [(0, 8, 0.1), (1, 6, 0.3)]]
     >>> print(mode_table(runs))
-    | data | generator loss | seeds | modes covered | off-mode share |
+    | data | objective | seeds | modes covered | off-mode share |
     |---|---|---|---|---|
     | ring8 | minimax | 2 | 7.0 of 8 [8, 6] | 20.0% [10%, 30%] |
     """
@@ -136,7 +141,7 @@ def mode_table(runs: Sequence[ModeRun]) -> str:
     for run in runs:
         groups.setdefault((run.dist, run.loss), []).append(run)
     lines = [
-        "| data | generator loss | seeds | modes covered | off-mode share |",
+        "| data | objective | seeds | modes covered | off-mode share |",
         "|---|---|---|---|---|",
     ]
     for (dist, loss), group in groups.items():

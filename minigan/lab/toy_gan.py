@@ -205,6 +205,7 @@ class ToyGAN:
         self.opt_d = make_optimizer(kind, self.D.parameters(), lr, betas)
         self.log = TrainingLog()
         self.steps_done = 0
+        self.last_penalty = 0.0
 
     def noise(self, n: int) -> np.ndarray:
         """``n`` draws of :math:`z \\sim \\mathcal N(0, I)`, shape (n, z_dim)."""
@@ -235,9 +236,7 @@ class ToyGAN:
         update (see :class:`TrainingLog`); the penalty, if any, is kept as :attr:`last_penalty`.
         """
         real, fake = self.real(self.batch), self.generate(self.batch)
-        record = step.d_step(
-            self.D, self.opt_d, real, fake, self.objective, penalty=self.penalty
-        )
+        record = step.d_step(self.D, self.opt_d, real, fake, self.objective, penalty=self.penalty)
         self.last_penalty = float(record.get("penalty", 0.0))
         return -(float(record["loss_D"]) - self.last_penalty)
 

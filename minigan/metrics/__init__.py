@@ -6,7 +6,8 @@ density/coverage, on the features of a classifier minigan trains itself (docs/ev
   real statistics for many calls (the training loop's).
 - :func:`classify`, :func:`class_probabilities`: the shipped classifier's predictions, e.g. to
   measure how often a conditional generator draws the class it was asked for.
-- The math, one module each: :mod:`.fid`, :mod:`.kid`, :mod:`.manifold`, :mod:`.classes`; the
+- The math, one module each: :mod:`.frechet` (FID), :mod:`.mmd` (KID), :mod:`.manifold`
+  (precision, recall, density, coverage), :mod:`.classes` (inception score, histogram); the
   extractor :mod:`.classifier` and the script that trained it, :mod:`.train_classifier`; the
   cached real statistics, :mod:`.reference`.
 
@@ -26,9 +27,9 @@ import numpy as np
 from minigan.metrics.classes import class_summary, inception_score
 from minigan.metrics.classifier import CLASSES, Classifier, ClassifierError, load_classifier
 from minigan.metrics.evaluator import KEYS, LABELS, Evaluator, evaluate, format_table
-from minigan.metrics.fid import fid, frechet_distance
-from minigan.metrics.kid import kid
+from minigan.metrics.frechet import fid, frechet_distance
 from minigan.metrics.manifold import knn_sq_radii, manifold_metrics
+from minigan.metrics.mmd import kid
 
 __all__ = [
     "CLASSES",

@@ -15,9 +15,12 @@ so it cannot tell a sharp but unrealistic sample from a real one.
 
 **Class histogram.** The share of samples predicted as each class (argmax of the logits); its
 entropy :math:`H = -\sum_c s_c \log s_c` in nats (:math:`\log 10 \approx 2.303` when balanced, 0
-for one class), the number of classes *covered* (a share of at least a tenth of the uniform
-share, ``1 / (10 K)``: 1% for Fashion-MNIST, so a few stray predictions do not count), and the
-largest share (0.1 when balanced, 1 when collapsed to one class).
+for one class), the number of classes *covered* (a share of at least a quarter of the uniform
+share, ``1 / (4 K)``: 2.5% for Fashion-MNIST), and the largest share (0.1 when balanced, 1 when
+collapsed to one class). The threshold is set by the classifier's own confusions: real images of
+one class are predicted as another up to 9% of the time for shirts and T-shirts, but under 2.5%
+for trousers, sandals, sneakers and bags, so a set of real trousers covers one class and a set
+of real shirts five (docs/evaluation.md has the confusion matrix).
 
 >>> import numpy as np
 >>> probs = np.eye(10)[np.arange(100) % 10]  # confident and balanced
@@ -33,7 +36,7 @@ import numpy as np
 
 __all__ = ["COVERED_FRACTION", "class_summary", "inception_score"]
 
-COVERED_FRACTION = 0.1  # a class is covered with at least this fraction of its uniform share
+COVERED_FRACTION = 0.25  # a class is covered with at least this fraction of its uniform share
 
 
 def inception_score(probabilities: np.ndarray) -> float:
@@ -57,6 +60,6 @@ def class_summary(predicted: np.ndarray, num_classes: int = 10) -> dict[str, obj
     return {
         "class_histogram": [float(s) for s in shares],
         "classes_covered": int((shares >= COVERED_FRACTION / num_classes).sum()),
-        "class_entropy": float(-(nonzero * np.log(nonzero)).sum()),
+        "class_entropy": 0.0 - float((nonzero * np.log(nonzero)).sum()),  # 0.0, not -0.0
         "max_class_share": float(shares.max()),
     }

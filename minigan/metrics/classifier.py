@@ -4,7 +4,8 @@ A small CNN built from minigan's own layers and trained by minigan itself
 (:mod:`minigan.metrics.train_classifier` reproduces the shipped weights from its seed). Its
 weights are package data, ``classifier.safetensors`` beside this file, and their SHA-256 is
 checked every time they load (:data:`SHA256`): a mismatch is an error, never a silent fallback.
-Loading needs NumPy alone. The architecture (batch ``N``)::
+Loading needs NumPy alone. Test accuracy: 92.62% on the 10,000 Fashion-MNIST test images. The
+architecture (batch ``N``)::
 
     (N, 1, 28, 28) images in [-1, 1]
     Conv2d(1, 32, 3, padding=1) -> BatchNorm2d -> ReLU -> MaxPool2d(2)    (N, 32, 14, 14)
@@ -44,7 +45,7 @@ from minigan.serialization import load_bytes
 NAME = "minigan Fashion-MNIST classifier"
 WEIGHTS = Path(__file__).with_name("classifier.safetensors")
 #: SHA-256 of the shipped ``classifier.safetensors``.
-SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
+SHA256 = "aebc6c9612ecc20b2746cf1326556d3e4a821c870a7cdb16191e0ba99d023f56"
 #: The Fashion-MNIST classes, in label order.
 CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -52,7 +53,7 @@ CLASSES = (
 )  # fmt: skip
 FEATURE_LAYER = 11  # the index of the ReLU whose output is the feature vector
 FEATURES = 128
-BATCH = 500  # images per forward pass when extracting
+BATCH = 100  # images per forward pass when extracting (measured: larger batches are slower)
 
 
 class ClassifierError(ValueError):

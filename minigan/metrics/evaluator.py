@@ -12,7 +12,7 @@ and the metrics. :func:`evaluate` builds one and calls it.
 >>> report = evaluator(real[30:], seed=0)
 >>> report["n"], report["floor"]["n"], report["extractor"]["name"]
 (30, 30, 'minigan Fashion-MNIST classifier')
->>> print(format_table(report).splitlines()[2])
+>>> print(format_table(report).splitlines()[2])  # doctest: +ELLIPSIS
 | FID (minigan Fashion-MNIST classifier) | lower | ...
 """
 
@@ -29,10 +29,10 @@ import numpy as np
 from minigan.data import load_dataset
 from minigan.metrics.classes import class_summary, inception_score
 from minigan.metrics.classifier import Classifier, load_classifier, softmax
-from minigan.metrics.fid import frechet_distance, gaussian_stats
+from minigan.metrics.frechet import frechet_distance, gaussian_stats
 from minigan.metrics.images import as_images
-from minigan.metrics.kid import kid
 from minigan.metrics.manifold import K_DC, K_PR, manifold_metrics
+from minigan.metrics.mmd import kid
 from minigan.metrics.reference import (
     FLOOR_SEED,
     REFERENCE_SIZE,
@@ -109,7 +109,7 @@ class Evaluator:
         classifier: Classifier | None = None,
         reference: np.ndarray | None = None,
         floor_images: np.ndarray | None = None,
-        cache: Any = True,
+        cache: str | os.PathLike[str] | bool | None = True,
     ) -> None:
         self.classifier = classifier or load_classifier()
         self.cache = cache

@@ -23,8 +23,20 @@ import numpy as np
 from minigan import backend
 from minigan import functional as F
 from minigan.functional.conv import conv_output_size
-from minigan.nn.module import Module, Parameter, check_input
+from minigan.nn.module import Module, Parameter, check_dy, check_input
 from minigan.random import get_rng, uniform
+
+
+def _check_sizes(layer: str, **sizes: int) -> None:
+    """Refuse sizes that are not positive integers, naming each (``Linear(0, 2)`` would
+    otherwise divide by zero in its initialisation)."""
+    bad = [
+        f"{name}={value!r}"
+        for name, value in sizes.items()
+        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1
+    ]
+    if bad:
+        raise ValueError(f"{layer}: sizes must be positive integers, got {', '.join(bad)}")
 
 
 def _pair_to_int(value: int | tuple[int, int], name: str) -> int:
@@ -72,6 +84,7 @@ class _WeightLayer(Module):
         self._backward(dy, input_grad=False)
 
     def _backward(self, dy: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        check_dy(self, dy)
         dx, dW, db = backend.kernel(self._backward_op, dy)(dy, self._saved(), input_grad)
         self.weight.grad += dW
         if self.bias is not None:
@@ -79,6 +92,7 @@ class _WeightLayer(Module):
         return dx
 
     def input_grad(self, dy: np.ndarray) -> np.ndarray:
+        check_dy(self, dy)
         dx, _, _ = backend.kernel(self._backward_op, dy)(dy, self._saved(), True)
         object.__setattr__(self, "_dy", dy)
         return dx
@@ -105,6 +119,7 @@ class Linear(_WeightLayer):
         rng: np.random.Generator | None = None,
     ) -> None:
         super().__init__()
+        _check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         rng = get_rng(rng)
         bound = 1 / math.sqrt(in_features)
@@ -140,6 +155,7 @@ class _ConvBase(_WeightLayer):
         rng: np.random.Generator | None,
     ) -> None:
         super().__init__()
+        _check_sizes(type(self).__name__, in_channels=in_channels, out_channels=out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair_to_int(kernel_size, "kernel_size")
         self.stride = _pair_to_int(stride, "stride")

@@ -271,6 +271,7 @@ def check_input(
     ``ndims`` are the accepted numbers of dimensions, ``channels`` the required size of axis 1
     (None for any), ``what`` the expected shape in words, e.g. ``"(N, 3, H, W)"``. A floating
     input must have the dtype of the module's parameters, so float32 never turns float64 silently.
+    An empty batch (N = 0) is refused.
     """
     device = backend.device_of(x)
     if device is None:
@@ -291,10 +292,27 @@ def check_input(
         )
     if x.ndim not in ndims:
         raise ValueError(f"{module!r}: expected input of shape {what}, got shape {x.shape}")
+    if x.shape[0] == 0:  # one behaviour for every layer: PyTorch's BatchNorm refuses it too
+        raise ValueError(
+            f"{module!r}: expected a batch of at least one sample, got shape {x.shape}"
+        )
     if channels is not None and x.shape[1] != channels:
         raise ValueError(
             f"{module!r}: expected input of shape {what} with {channels} at axis 1, "
             f"got shape {x.shape}"
+        )
+
+
+def check_dy(module: Module, dy: Any) -> None:
+    """Raise a clear ``TypeError`` naming ``module`` when the upstream gradient ``dy`` is not an
+    array of the module's parameter dtype: a float64 ``dy`` into a float32 layer would
+    otherwise come back as a float64 ``dx``."""
+    if backend.device_of(dy) is None:
+        raise TypeError(f"{module!r}: expected an array dy, got {type(dy).__name__}")
+    if module.dtype is not None and dy.dtype != module.dtype:
+        raise TypeError(
+            f"{module!r}: expected a {module.dtype} dy (the dtype of its parameters), got "
+            f"{dy.dtype}; float32 stays float32 end to end"
         )
 
 

@@ -97,3 +97,22 @@ class AvgPool2d(_Pool2d):
 
     _forward = staticmethod(P.avg_pool2d_forward)
     _backward = staticmethod(P.avg_pool2d_backward)
+
+
+def distinct_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """float64 values in [-1, 1) at least ``2 / size`` apart, in random order: no two entries of
+    a max-pooling window tie, and a finite-difference step (1e-6) cannot change which wins."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size).reshape(shape) * 2.0 / size - 1.0).astype(np.float64)
+
+
+def gradcheck_cases(rng: np.random.Generator, n: int) -> list[tuple[Module, np.ndarray, str]]:
+    """``(layer, x, name)`` for :func:`minigan.gradcheck.suite`: max and average pooling,
+    non-overlapping and overlapping with padding, on inputs without ties."""
+    c = int(rng.integers(1, 4))
+    return [
+        (MaxPool2d(2), distinct_values(rng, (n, c, 6, 6)), "MaxPool2d(2)"),
+        (MaxPool2d(3, 2, 1), distinct_values(rng, (n, c, 7, 7)), "MaxPool2d(3, 2, 1)"),
+        (AvgPool2d(2), rng.standard_normal((n, c, 6, 6)), "AvgPool2d(2)"),
+        (AvgPool2d(3, 2, 1), rng.standard_normal((n, c, 7, 7)), "AvgPool2d(3, 2, 1)"),
+    ]

@@ -1,8 +1,10 @@
 r"""Binary cross-entropy on logits on the GPU, loss and gradient in one kernel.
 
 Math: :func:`minigan.functional.losses.bce_with_logits` (the stable
-:math:`\max(x, 0) - x t + \log(1 + e^{-|x|})` and its gradient :math:`(\sigma(x) - t)/N`, the
-sigmoid never exponentiating a positive number). Where it differs from the reference:
+:math:`\max(x, 0) - x t + \log(1 + e^{-|x|})`, its first term written :math:`|x| w` with
+:math:`w = 1 - t` for :math:`x > 0` and :math:`t` otherwise so that an infinite logit gives the
+limit, and its gradient :math:`(\sigma(x) - t)/N`, the sigmoid never exponentiating a positive
+number). Where it differs from the reference:
 
 - **fusion**: one kernel, a **single block** (a GAN's batch of logits is small): thread ``t``
   handles ``k = t, t + blockDim, ...``, writes ``dx[k]`` and adds its loss terms to a float64
@@ -38,7 +40,8 @@ def _bce_with_logits_kernel(x, t, loss, dx):  # type: ignore[no-untyped-def]
     for k in range(cuda.threadIdx.x, n, cuda.blockDim.x):
         v, target = x[k], t[k]
         e = math.exp(-abs(v))
-        partial += max(v, 0) - v * target + math.log1p(e)
+        w = 1 - target if v > 0 else target  # max(v, 0) - v t = |v| w: no inf - inf at |v| = inf
+        partial += (0.0 if w == 0 else abs(v) * w) + math.log1p(e)
         sigmoid = 1 / (1 + e) if v >= 0 else e / (1 + e)
         dx[k] = (sigmoid - target) / n
     total = block_sum(partial, shared)
