@@ -76,9 +76,18 @@ LAYERS = {
 }
 
 
-@pytest.mark.parametrize("name", list(LAYERS))
+ACTIVATIONS = {
+    "ReLU": (nn.ReLU, (4, 3)),
+    "LeakyReLU": (lambda: nn.LeakyReLU(0.2), (4, 2, 3, 3)),
+    "Tanh": (nn.Tanh, (4, 3)),
+    "Sigmoid": (nn.Sigmoid, (4, 3)),
+    "Dropout": (lambda: nn.Dropout(0.3, rng=np.random.default_rng(0)), (4, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYERS) + list(ACTIVATIONS))
 def test_a_float64_dy_into_a_float32_layer_is_refused(name):
-    make, shape = LAYERS[name]
+    make, shape = {**LAYERS, **ACTIVATIONS}[name]
     layer = make()
     y = layer(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
     with pytest.raises(TypeError, match="expected a float32 dy"):

@@ -21,6 +21,26 @@ from minigan.random import get_rng
 _ANY_SHAPE = tuple(range(1, 9))
 
 
+def _remember_dtype(module: Module, x: np.ndarray) -> None:
+    """Check the input (any shape) and keep its dtype: a layer without parameters has no other
+    dtype to hold its upstream gradient to."""
+    check_input(module, x, _ANY_SHAPE, None, "(any shape)")
+    object.__setattr__(module, "_input_dtype", x.dtype)
+
+
+def _check_dy(module: Module, dy: np.ndarray) -> None:
+    """A clear ``TypeError`` when ``dy`` is not an array of the last input's dtype (a float64
+    ``dy`` would turn a float32 network's gradients float64 from here down)."""
+    expected = getattr(module, "_input_dtype", None)
+    if backend.device_of(dy) is None:
+        raise TypeError(f"{module!r}: expected an array dy, got {type(dy).__name__}")
+    if expected is not None and dy.dtype != expected:
+        raise TypeError(
+            f"{module!r}: expected a {expected} dy (the dtype of its input), got {dy.dtype}; "
+            "float32 stays float32 end to end"
+        )
+
+
 class _MaskSecondOrder:
     """The second-order passes of a layer whose backward multiplies ``dy`` by a mask fixed by the
     last forward (ReLU's ``y > 0``, LeakyReLU's 1-or-slope, Dropout's mask): ``dx = m * dy``.
@@ -53,11 +73,12 @@ class _Elementwise(Module):
     _backward: staticmethod
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_input(self, x, _ANY_SHAPE, None, "(any shape)")
+        _remember_dtype(self, x)
         y, self._cache = backend.kernel(self._forward, x)(x)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        _check_dy(self, dy)
         return backend.kernel(self._backward, dy)(dy, self._saved())
 
 
@@ -94,11 +115,12 @@ class LeakyReLU(_MaskSecondOrder, Module):
         self.negative_slope = float(negative_slope)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_input(self, x, _ANY_SHAPE, None, "(any shape)")
+        _remember_dtype(self, x)
         y, self._cache = backend.kernel(F.leaky_relu_forward, x)(x, self.negative_slope)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        _check_dy(self, dy)
         return backend.kernel(F.leaky_relu_backward, dy)(dy, self._saved())
 
     def extra_repr(self) -> str:
@@ -119,7 +141,7 @@ class Dropout(_MaskSecondOrder, Module):
         self.rng = get_rng(rng)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_input(self, x, _ANY_SHAPE, None, "(any shape)")
+        _remember_dtype(self, x)
         if not self.training or self.p == 0:
             self._cache = np.ones((), x.dtype)
             return x.copy()
@@ -129,6 +151,7 @@ class Dropout(_MaskSecondOrder, Module):
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        _check_dy(self, dy)
         return backend.kernel(F.dropout_backward, dy)(dy, self._saved())
 
     def extra_repr(self) -> str:
