@@ -195,8 +195,10 @@ def test_bad_toy_and_lab_flags_are_one_line_errors(argv, message, capsys):  # ty
     assert message in err[-1] and "Traceback" not in "\n".join(err)
 
 
-def test_an_unknown_backend_is_one_line_for_toy_and_lab(monkeypatch, capsys):  # type: ignore[no-untyped-def]
+def test_an_unknown_backend_is_one_line_for_toy_and_lab(monkeypatch, capsys, tmp_path):  # type: ignore[no-untyped-def]
     from minigan import backend
+
+    monkeypatch.chdir(tmp_path)  # were the backend accepted, nothing would land in the checkout
 
     monkeypatch.setenv("MINIGAN_BACKEND", "bogus")
     monkeypatch.setattr(backend, "_active", None)  # as in a fresh process: read the variable
