@@ -29,7 +29,7 @@ from minigan.checkpoint import CheckpointError, load_checkpoint, load_module_sta
 from minigan.config import CUSTOM_MODEL, TrainConfig
 from minigan.models import build
 
-__all__ = ["class_grid_labels", "generate", "load_generator", "sample"]
+__all__ = ["class_grid_labels", "classes_in_turn", "generate", "load_generator", "sample"]
 
 
 def load_generator(path: str | os.PathLike[str]) -> tuple[nn.Module, TrainConfig]:
@@ -57,6 +57,16 @@ def load_generator(path: str | os.PathLike[str]) -> tuple[nn.Module, TrainConfig
     load_module_state(G, ckpt.tensors["G"], what)
     G.eval()
     return G, config
+
+
+def classes_in_turn(num_classes: int | None, n: int) -> np.ndarray | None:
+    """The labels of ``n`` samples spread evenly over ``num_classes`` classes, ``0, 1, ..., K-1,
+    0, 1, ...`` (None for an unconditional model): what a conditional run samples by default.
+
+    >>> classes_in_turn(3, 5), classes_in_turn(None, 5)
+    (array([0, 1, 2, 0, 1]), None)
+    """
+    return None if num_classes is None else np.arange(n) % num_classes
 
 
 def class_grid_labels(num_classes: int | None, n: int) -> tuple[np.ndarray | None, int]:

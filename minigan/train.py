@@ -45,7 +45,7 @@ from minigan.nn import Module
 from minigan.optim import make_optimizer
 from minigan.progress import METRIC_LABELS, ProgressBar, RunFiles, resume_history
 from minigan.rundir import check_fresh, resume_target
-from minigan.sampling import class_grid_labels, generate, sample
+from minigan.sampling import class_grid_labels, classes_in_turn, generate, sample
 from minigan.step import as_floats, train_step
 from minigan.training_data import EVAL_SAMPLES, EVAL_SEED, default_evaluator, fit_data, load_images
 
@@ -312,8 +312,8 @@ class Trainer:
     ) -> np.ndarray:
         """``n`` samples (n, C, H, W) in [-1, 1] from noise seeded by ``seed`` (and for a
         conditional run, of the classes ``labels`` (n,), by default spread evenly)."""
-        if self.config.num_classes is not None and labels is None:
-            labels = np.arange(n) % self.config.num_classes
+        if labels is None:
+            labels = classes_in_turn(self.config.num_classes, n)
         return sample(self.G, n, self.config.z_dim, seed, batch_stats=batch_stats, labels=labels)
 
     def evaluate(self) -> dict[str, float]:

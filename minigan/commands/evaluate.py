@@ -67,18 +67,14 @@ def load_samples(path: str, n: int | None, seed: int) -> tuple[Any, int | None, 
         if not source.is_file():
             raise ValueError(f"no such file: {source}")
         return np.load(source, allow_pickle=False), n, f"{source}"
-    from minigan.sampling import load_generator, sample
+    from minigan.sampling import classes_in_turn, load_generator, sample
 
     G, config = load_generator(path)
     if backend.current() == backend.DEVICE_BACKEND:
         G.to(backend.DEVICE_BACKEND)
     count = DEFAULT_N if n is None else n
-    num_classes = getattr(config, "num_classes", None)
-    if num_classes is None:
-        images = sample(G, count, config.z_dim, seed)
-    else:
-        labels = np.arange(count) % num_classes
-        images = sample(G, count, config.z_dim, seed, labels=labels)
+    labels = classes_in_turn(config.num_classes, count)
+    images = sample(G, count, config.z_dim, seed, labels=labels)
     return images, None, f"{count} samples of {config.model} from {path}"
 
 

@@ -23,7 +23,7 @@ from minigan.commands import NON_NEGATIVE_INT, POSITIVE_INT, add_backend_argumen
 from minigan.data.loader import to_uint8
 from minigan.resources import check_memory, samples_bytes
 from minigan.rundir import check_out
-from minigan.sampling import class_grid_labels, load_generator, sample
+from minigan.sampling import class_grid_labels, classes_in_turn, load_generator, sample
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -145,7 +145,7 @@ def _labels(
             raise ValueError("--label needs a conditional run (minigan train --conditional)")
         return None, nrow
     if label is None:
-        return np.arange(n) % num_classes, nrow
+        return classes_in_turn(num_classes, n), nrow
     if label == "all":
         return class_grid_labels(num_classes, n)
     if not label.isdigit() or int(label) >= num_classes:
