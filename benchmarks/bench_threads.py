@@ -1,9 +1,10 @@
 """Where the second core goes: the numba backend's DCGAN-28 iteration for each split of threads
 between the BLAS GEMMs and the Numba kernels, interleaved in one run.
 
-A numba-backend iteration alternates about 30 OpenBLAS GEMMs with about 40 parallel Numba
-kernels, and the two libraries keep separate thread pools: OpenBLAS's workers spin for a while
-after each GEMM, Numba's are woken for each kernel. PyTorch runs both kinds of work on one
+A numba-backend iteration alternates about 30 OpenBLAS GEMMs with about 40 Numba kernels,
+and the two libraries keep separate thread pools: OpenBLAS's workers spin for a while after each
+GEMM, Numba's are woken for each parallel kernel (most of DCGAN-28's kernels now run on the
+calling thread, where they measured faster: ``minigan.kernels.numba.launch``). PyTorch runs both kinds of work on one
 OpenMP pool. Timing every (BLAS threads, Numba threads) pair in turn, in blocks of ``BLOCK``
 iterations after an untimed one, shows what each pool's threads buy when the other is busy:
 

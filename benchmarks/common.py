@@ -152,23 +152,25 @@ def iteration_gemms(batch: int) -> list[tuple[tuple[int, int, int], int]]:
     many times it runs.
 
     D step: D forward + backward on the real batch, G forward, D forward + backward on the
-    fake batch; G step: G forward, D forward + backward, G backward. So D runs 3 forwards and 3
-    backwards, G 2 forwards and 1 backward. A model's first layer computes its input gradient
-    only where someone reads it: D's in the G step (the gradient G learns from), G's never
-    (``backward_params``; PyTorch skips the same products, its inputs need no gradient).
+    fake batch; G step: G forward, D forward + input-only backward (``D.backward_input``: no
+    weight gradient), G backward. So D runs 3 forwards, 3 input-gradient passes and 2
+    weight-gradient passes, G 2 forwards and 1 backward. A model's first layer computes its
+    input gradient only where someone reads it: D's in the G step (the gradient G learns from),
+    G's never (``backward_params``; PyTorch skips the same products, its inputs need no
+    gradient).
     """
     G, D = models.dcgan28()
     runs = []
-    for model, x_shape, forwards, backwards, first_dx in (
-        (D, (batch, 1, 28, 28), 3, 3, 1),
-        (G, (batch, Z_DIM), 2, 1, 0),
+    for model, x_shape, forwards, weights, inputs, first_dx in (
+        (D, (batch, 1, 28, 28), 3, 2, 3, 1),
+        (G, (batch, Z_DIM), 2, 1, 1, 0),
     ):
         first = True
         for layer in model:
             gemms, x_shape = layer_gemms(layer, x_shape)
             if gemms:
-                runs += [(gemms["forward"], forwards), (gemms["weight"], backwards)]
-                runs.append((gemms["input"], first_dx if first else backwards))
+                runs += [(gemms["forward"], forwards), (gemms["weight"], weights)]
+                runs.append((gemms["input"], first_dx if first else inputs))
                 first = False
     return runs
 

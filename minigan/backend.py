@@ -50,6 +50,7 @@ DEVICE_BACKEND = "cupy"
 
 _tables: dict[str, dict[Callable, Callable]] = {}
 _active: str | None = None
+_explicit = False  # _active came from use()/using(), not from current()'s default
 
 
 class BackendUnavailableError(ImportError):
@@ -87,18 +88,48 @@ def use(name: str) -> None:
     Raises ``ValueError`` for an unknown name and :class:`BackendUnavailableError`, naming the
     extra to install, when the backend's packages are missing.
     """
-    global _active
+    global _active, _explicit
     _check(name)
     if name != DEVICE_BACKEND:
         table(name)  # import the kernels now: a broken install fails here, not mid-step
-    _active = name
+    _active, _explicit = name, True
 
 
 def current() -> str:
     """The selected backend's name (``$MINIGAN_BACKEND`` on first use, else ``numpy``)."""
+    global _explicit
     if _active is None:
         use(os.environ.get("MINIGAN_BACKEND", "numpy") or "numpy")
+        _explicit = False
     return _active  # type: ignore[return-value]
+
+
+def chosen() -> str | None:
+    """The backend the program chose, by :func:`use`/:func:`using` or ``$MINIGAN_BACKEND``
+    (checked by :func:`use` later, not here); None when it chose none."""
+    if _active is not None and _explicit:
+        return _active
+    return os.environ.get("MINIGAN_BACKEND") or None
+
+
+def fastest_cpu() -> str:
+    """The fastest host backend that imports and works here: ``numba`` if its kernels import,
+    else ``numpy``. Never ``cupy`` (a GPU is chosen on purpose, not implicitly).
+
+    What the commands that train (``minigan train``, ``minigan toy``) run when neither
+    ``--backend`` nor the program chose one: numba's iteration measured faster than numpy's
+    (``benchmarks/bench_step.py``). A numba that fails to import is no error, just numpy.
+
+    >>> fastest_cpu() in ("numba", "numpy")
+    True
+    """
+    if _missing("numba"):
+        return "numpy"
+    try:
+        table("numba")
+    except Exception:  # a broken install (e.g. a NumPy newer than Numba supports): the reference
+        return "numpy"
+    return "numba"
 
 
 def available() -> list[str]:
@@ -109,12 +140,14 @@ def available() -> list[str]:
 @contextlib.contextmanager
 def using(name: str) -> Iterator[None]:
     """Run a block with backend ``name``, restoring the previous one afterwards."""
-    previous = current()
+    global _explicit
+    previous, explicit = current(), _explicit
     use(name)
     try:
         yield
     finally:
         use(previous)
+        _explicit = explicit
 
 
 def kernel(reference: Callable, like: Any = None) -> Callable:

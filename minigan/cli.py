@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "train": "train a GAN on Fashion-MNIST, MNIST or IDX files; resume a run",
     "sample": "write samples of a trained generator as .npy or a .png grid",
     "evaluate": "FID, KID, precision/recall, coverage of a generator or .npy of images",
+    "interpolate": "pictures of a generator along a path between seeds, labels or images",
 }
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from minigan.checkpoint import CheckpointError
 from minigan.models import MODELS
-from minigan.objectives import OBJECTIVES, Objective, get_objective
+from minigan.objectives import LOSSES, Objective, get_objective
 from minigan.optim import OPTIMIZERS
 
 __all__ = ["CUSTOM_MODEL", "FAKE_DATA", "RESUMABLE", "TrainConfig"]
@@ -29,7 +29,9 @@ __all__ = ["CUSTOM_MODEL", "FAKE_DATA", "RESUMABLE", "TrainConfig"]
 FAKE_DATA = "fake"
 #: ``TrainConfig.model`` of a run whose networks the caller built (``Trainer(G=..., D=...)``).
 CUSTOM_MODEL = "custom"
-_LOSSES = tuple(OBJECTIVES)
+_LOSSES = tuple(LOSSES)
+#: The loss a configuration without one trains: the VAE's for ``vae28``, else the DCGAN paper's.
+_DEFAULT_LOSS = {"vae28": "elbo"}
 
 #: Fields that a resumed run may change (all others must match the checkpoint's config.json).
 RESUMABLE = frozenset({"epochs"})
@@ -55,7 +57,8 @@ class TrainConfig:
     ``data`` is ``"fashion-mnist"``, ``"mnist"``, a directory of IDX files,
     :data:`FAKE_DATA`, or a label for images given to :class:`minigan.train.Trainer` directly.
     ``model`` is one of :data:`minigan.models.MODELS`, or :data:`CUSTOM_MODEL` for networks
-    given to the Trainer. ``loss`` names the objective (:data:`minigan.objectives.OBJECTIVES`);
+    given to the Trainer. ``loss`` names the objective (:data:`minigan.objectives.LOSSES`;
+    None: ``elbo`` for the VAE ``vae28``, which trains with it alone, else ``nonsaturating``);
     ``optimizer``, ``lr_g``/``lr_d`` (G's and D's learning rates), ``betas`` (Adam's) and
     ``n_critic`` (D steps per G step) default to the objective's; ``clip`` (``wgan``) and
     ``gp_weight`` (``wgan-gp``) belong to their objective alone. ``num_classes`` makes the
@@ -68,7 +71,7 @@ class TrainConfig:
     z_dim: int = 100
     epochs: int = 1
     batch: int = 64
-    loss: str = "nonsaturating"
+    loss: str | None = None
     optimizer: str | None = None
     lr_g: float | None = None
     lr_d: float | None = None
@@ -82,9 +85,11 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
+        if self.loss is None:
+            object.__setattr__(self, "loss", _DEFAULT_LOSS.get(self.model, "nonsaturating"))
         if self.loss not in _LOSSES:
             raise ValueError(f"TrainConfig: loss must be one of {_LOSSES}, got {self.loss!r}")
-        defaults = OBJECTIVES[self.loss].defaults
+        defaults = LOSSES[self.loss].defaults
         resolved = {name: defaults[name] for name in _FROM_OBJECTIVE if getattr(self, name) is None}
         for name in ("lr_g", "lr_d"):
             if getattr(self, name) is None:
@@ -122,6 +127,12 @@ class TrainConfig:
              "--model dcgan28 cannot train with --loss wgan-gp: its critic has BatchNorm, which "
              "couples the samples of a batch while the gradient penalty is per sample; use "
              "--model dcgan28-nobn (DCGAN-28 without BatchNorm in D) or --model mlp"),
+            ((self.model == "vae28") == (self.loss == "elbo") or self.model == CUSTOM_MODEL,
+             f"--model {self.model} cannot train with --loss {self.loss}: the VAE vae28 trains on "
+             "its negative ELBO (--loss elbo, its default) and elbo is the loss of vae28 alone"),
+            (not (self.loss == "elbo" and (self.num_classes is not None or self.n_critic != 1)),
+             "--loss elbo (vae28) trains an unconditional VAE, one update per batch: no "
+             "--conditional, --n-critic 1"),
             (not (self.loss == "wgan-gp" and self.num_classes is not None),
              "the gradient penalty of a conditional critic is not derived: --loss wgan-gp "
              "trains unconditional models only"),

@@ -247,6 +247,7 @@ def _away_from_zero(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
 def suite(seed: int = 0) -> list[GradcheckReport]:
     """Check every layer and loss on random small shapes (what ``minigan gradcheck`` prints)."""
     from minigan import losses, nn
+    from minigan.vae import gradcheck_cases as vae_cases
 
     rng = np.random.default_rng(seed)
     r = lambda *shape: rng.standard_normal(shape)  # noqa: E731
@@ -294,6 +295,8 @@ def suite(seed: int = 0) -> list[GradcheckReport]:
     reports += _second_order_checks(rng, n)
     reports += _embedding_checks(rng, n)
     reports += _pooling_checks(rng, n)
+    for name, shapes, arrays in vae_cases(rng, n):  # the VAE's terms, its whole negative ELBO
+        reports.append(GradcheckReport(name, shapes, {k: _compare(*c, 1e-6, rng) for k, c in arrays.items()}))  # fmt: skip
     return reports
 
 

@@ -31,6 +31,9 @@ only where they mean failure for the game being played:
 - Every game: the norm of G's or D's gradient over 100 times its median of the last 100
   iterations: an explosion that often precedes divergence.
 
+A VAE (``elbo``: ``loss``, ``recon``, ``kl`` checked for divergence like a game's values) gets
+the gradient warning alone, G being its decoder and D its encoder.
+
 The critics' losses (``wgan``, ``wgan-gp``) are negative and unbounded by design and LSGAN's and
 hinge's D losses reach 0 while G still learns, so no loss threshold applies to them.
 
@@ -78,7 +81,7 @@ __all__ = [
 #: The exit status of ``minigan train`` when a run stops because it diverged.
 EXIT_DIVERGED = 3
 #: The values a training step reports (``metrics.jsonl``), each checked every iteration.
-STEP_METRICS = ("loss_D", "loss_G", "D_x", "D_G_z", "wasserstein", "penalty")
+STEP_METRICS = ("loss_D", "loss_G", "D_x", "D_G_z", "wasserstein", "penalty", "loss", "recon", "kl")
 
 
 class DivergenceError(RuntimeError):

@@ -1,5 +1,6 @@
 """The reference models: DCGAN-28, its BatchNorm-free critic, and the MLP GAN, for images of any
-shape ``(C, H, W)`` (28x28 grayscale by default), unconditional or class-conditional.
+shape ``(C, H, W)`` (28x28 grayscale by default), unconditional or class-conditional; and the
+VAE on DCGAN-28's networks (``vae28``, :mod:`minigan.vae`).
 
 Shapes are written between the layers (batch ``N``, noise ``z`` of ``z_dim``, ``h = H/4``,
 ``w = W/4``). Every discriminator outputs a logit (no sigmoid): pair it with
@@ -54,8 +55,12 @@ import numpy as np
 from minigan import nn
 from minigan.nn.conditional import check_num_classes
 from minigan.random import get_rng
+from minigan.vae import BernoulliDecoder
 
-MODELS = ("dcgan28", "dcgan28-nobn", "mlp")
+#: The GANs (G a generator, D a discriminator with a (N, 1) output, conditional on demand).
+GAN_MODELS = ("dcgan28", "dcgan28-nobn", "mlp")
+#: Every model of ``--model``: the GANs and the VAE ``vae28`` (G its decoder, D its encoder).
+MODELS = (*GAN_MODELS, "vae28")
 INITS = ("dcgan", "pytorch")
 MNIST_SHAPE = (1, 28, 28)
 
@@ -239,7 +244,34 @@ def mlp_gan(
     return _finish(G, D, z_dim, dtype, rng, init, num_classes)
 
 
-_BUILDERS = {"dcgan28": dcgan28, "dcgan28-nobn": dcgan28_nobn, "mlp": mlp_gan}
+def vae28(
+    z_dim: int = 100,
+    dtype=np.float32,
+    rng: np.random.Generator | None = None,
+    init: str = "dcgan",
+    *,
+    image_shape: Sequence[int] = MNIST_SHAPE,
+    num_classes: int | None = None,
+) -> tuple[nn.Module, nn.Module]:
+    """The VAE on DCGAN-28's networks (:mod:`minigan.vae`): ``(G, D)`` = (decoder, encoder).
+    D is DCGAN-28's discriminator with a ``Linear(hw, 2 * z_dim)`` head, ``[mu | logvar]``;
+    G is a :class:`~minigan.vae.BernoulliDecoder` around DCGAN-28's generator without its
+    ``Tanh`` (``G.logits``), so ``G(z)`` is the Bernoulli mean in [-1, 1]. Unconditional only.
+    """
+    if num_classes is not None:
+        raise ValueError(
+            f"vae28 is unconditional: a conditional VAE is not implemented (num_classes "
+            f"{num_classes!r}; drop --conditional)"
+        )
+    _checked(init, None)
+    G, D = _dcgan_networks(z_dim, dtype, rng, image_shape, None, True, "vae28")
+    *features, head = D
+    encoder = nn.Sequential(*features, nn.Linear(head.in_features, 2 * z_dim, dtype=dtype, rng=rng))
+    decoder = BernoulliDecoder(nn.Sequential(*list(G)[:-1]))  # (N, C, H, W) logits, no Tanh
+    return _finish(decoder, encoder, z_dim, dtype, rng, init, None)
+
+
+_BUILDERS = {"dcgan28": dcgan28, "dcgan28-nobn": dcgan28_nobn, "mlp": mlp_gan, "vae28": vae28}
 
 
 def build(

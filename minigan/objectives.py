@@ -24,6 +24,7 @@ The other games change what D's output means and what each player minimises, eac
 derivation on its class: :class:`LeastSquares` (``"lsgan"``), :class:`Hinge` (``"hinge"``),
 :class:`Wasserstein` (``"wgan"``, a critic with clipped weights) and :class:`WassersteinGP`
 (``"wgan-gp"``, a critic with a gradient penalty). ``docs/objectives.md`` compares them.
+:class:`ELBO` (``"elbo"``) is no game: the loss of the VAE (``--model vae28``, ``docs/vae.md``).
 
 Gradients are of the batch mean (divided by N), in the names of ``docs/notation.md``. The BCE
 losses run through :func:`minigan.backend.kernel`, so the fused CUDA loss kernel runs on CuPy
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
 Penalty = Callable[["Module", Any, Any, Any], Any]
 
 __all__ = [
+    "ELBO",
+    "LOSSES",
     "OBJECTIVES",
     "Hinge",
     "LeastSquares",
@@ -315,23 +318,45 @@ class WassersteinGP(Wasserstein):
         return f"{type(self).__name__}(gp_weight={self.gp_weight})"
 
 
-#: Every objective by its ``--loss`` name.
+class ELBO(Objective):
+    r"""Not a game: the variational autoencoder's negative ELBO (``--model vae28``), trained by
+    :func:`minigan.vae.vae_step`, to which :func:`minigan.step.train_step` hands it. G is the
+    decoder, D the encoder; both minimise the same loss, so there are no D or G losses on D's
+    outputs (they raise), no constraint, no penalty, and any encoder is accepted. Adam
+    :math:`(10^{-3}, (0.9, 0.999))`, Kingma & Ba's defaults, for both networks.
+    """
+
+    name = "elbo"
+    probabilities = False
+    defaults = MappingProxyType(
+        {"optimizer": "adam", "lr": 1e-3, "betas": (0.9, 0.999), "n_critic": 1}
+    )
+
+    def _no_game(self, out: Any) -> tuple[Any, Any]:
+        raise TypeError("the elbo objective has no loss on D's outputs: use minigan.vae.vae_step")
+
+    d_loss_real = d_loss_fake = g_loss = _no_game
+
+
+#: Every GAN game by its ``--loss`` name (the toy lab plays each of them).
 OBJECTIVES: dict[str, Objective] = {
     o.name: o
     for o in (NonSaturating(), Minimax(), LeastSquares(), Hinge(), Wasserstein(), WassersteinGP())
 }
+#: Every ``--loss`` of a training run: the games and the VAE's ``elbo``, which is not one.
+LOSSES: dict[str, Objective] = {**OBJECTIVES, ELBO.name: ELBO()}
 
 
 def get_objective(name: str | Objective, **options: Any) -> Objective:
-    """The objective named ``name`` (an :class:`Objective` is returned as it is), built with
-    ``options`` if any (``clip=`` for ``wgan``, ``gp_weight=`` for ``wgan-gp``); a clear error
-    listing the names for an unknown one."""
+    """The objective named ``name`` (one of :data:`LOSSES`; an :class:`Objective` is returned
+    as it is), built with ``options`` if any (``clip=`` for ``wgan``, ``gp_weight=`` for
+    ``wgan-gp``); a clear error listing the names for an unknown one."""
     if isinstance(name, Objective):
         return name
     try:
-        objective = OBJECTIVES[name]
+        objective = LOSSES[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown objective {name!r}; choose one of {tuple(OBJECTIVES)}") from None
+        raise ValueError(f"unknown objective {name!r}; choose one of {tuple(LOSSES)}") from None
     return type(objective)(**options) if options else objective
 
 

@@ -30,12 +30,14 @@ from typing import Any, TextIO
 import numpy as np
 
 from minigan.rundir import RunLock, lock_run_dir, run_dir_of
+from minigan.vae import plot_elbo
 from minigan.viz import plot_training, save_gif, save_image_grid
 
 __all__ = [
     "METRIC_LABELS",
     "ProgressBar",
     "RunFiles",
+    "epoch_means",
     "format_duration",
     "read_metrics",
     "resume_history",
@@ -50,7 +52,19 @@ METRIC_LABELS: dict[str, str] = {
     "D_G_z": "D(G(z))",
     "wasserstein": "W",
     "penalty": "GP",
+    "loss": "-ELBO",  # a VAE (elbo): the negative ELBO per image and its two terms, in nats
+    "recon": "recon",
+    "kl": "KL",
 }
+
+
+def epoch_means(records: Sequence[Mapping[str, float]]) -> str:
+    """The mean of each step value over ``records`` (an epoch's), as the bar labels them."""
+    return " ".join(
+        f"{label} {np.mean([r[key] for r in records]):.3f}"
+        for key, label in METRIC_LABELS.items()
+        if key in records[-1]
+    )
 
 
 def format_duration(seconds: float) -> str:
@@ -187,16 +201,16 @@ def _is_record(record: Any) -> bool:
 
 def _history(path: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``records`` as the history a resumed run continues: each with ``epoch``, ``loss_D`` and
-    ``loss_G``, all with the same step values (a run's game does not change); a ``ValueError``
-    naming the file and the iteration otherwise."""
+    ``loss_G`` (a VAE's: ``loss``), all with the same step values (a run's game does not
+    change); a ``ValueError`` naming the file and the iteration otherwise."""
     for record in records:
         keys = set(record) & set(METRIC_LABELS)
-        if not {"epoch", "loss_D", "loss_G"} <= set(record) or keys != set(records[0]) & set(
-            METRIC_LABELS
-        ):
+        losses = {"loss"} if "loss" in record else {"loss_D", "loss_G"}
+        if not {"epoch", *losses} <= set(record) or keys != set(records[0]) & set(METRIC_LABELS):
             raise ValueError(
                 f"{path}: the record of iteration {record['iteration']} is not one of this run "
-                f"(expected epoch, loss_D, loss_G and the values of the first record): {record}"
+                f"(expected epoch, loss_D and loss_G or a VAE's loss, and the values of the "
+                f"first record): {record}"
             )
     return records
 
@@ -258,7 +272,7 @@ class RunFiles:
 
     ``metrics.jsonl`` (one record per iteration), ``frames/iter_<iteration>.png`` (the
     fixed-noise grid every few iterations, the frames of the GIF), ``samples/epoch_<epoch>.png``
-    (the grid after every epoch), ``training.png`` (:func:`~minigan.viz.plot_training`) and
+    (the grid after every epoch; for a VAE also ``samples/reconstructions_epoch_<epoch>.png``), ``training.png`` (:func:`~minigan.viz.plot_training`) and
     ``training.gif``. Without matplotlib or Pillow it warns once and then skips the pictures;
     ``pictures=False`` skips them silently.
     """
@@ -294,10 +308,20 @@ class RunFiles:
         """Save ``images()`` as ``samples/epoch_<epoch>.png``."""
         self._grid(images, self.out / "samples" / f"epoch_{epoch:03d}.png")
 
+    def reconstructions(self, images: Callable[[], np.ndarray], epoch: int) -> None:
+        """Save a VAE's ``images()`` (rows of 8 training images, each followed by a row of their
+        reconstructions) as ``samples/reconstructions_epoch_<epoch>.png``."""
+        path = self.out / "samples" / f"reconstructions_epoch_{epoch:03d}.png"
+        if self.pictures:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._picture(save_image_grid, images(), path, 8, scale=2)
+
     def plot(self, history: Sequence[Mapping[str, Any]]) -> None:
-        """Redraw ``training.png`` from the records so far (unless it shows them already)."""
+        """Redraw ``training.png`` from the records so far (unless it shows them already): the
+        game's curves, or a VAE's (:func:`minigan.vae.plot_elbo`)."""
         if history and self._plotted != (len(history), history[-1]["iteration"]):
-            self._picture(plot_training, history, self.out / "training.png")
+            draw = plot_elbo if "loss" in history[-1] else plot_training
+            self._picture(draw, history, self.out / "training.png")
             self._plotted = (len(history), history[-1]["iteration"])
 
     def gif(self) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from minigan import backend, nn
 from minigan.checkpoint import CheckpointError, load_checkpoint, load_module_state
 from minigan.config import CUSTOM_MODEL, TrainConfig
+from minigan.latent import truncated_normal
 from minigan.models import build
 
 __all__ = ["class_grid_labels", "classes_in_turn", "generate", "load_generator", "sample"]
@@ -134,11 +135,19 @@ def sample(
     *,
     labels: np.ndarray | None = None,
     batch_stats: bool = False,
+    truncation: float | None = None,
 ) -> np.ndarray:
     """Draw ``n`` noise vectors ``z ~ N(0, I)`` of ``z_dim`` in ``G``'s dtype from ``rng`` (a
     generator or a seed) and return ``generate(G, z, labels=labels)``: (n, C, H, W) in
     [-1, 1]. A conditional ``G`` needs ``labels`` (n,), the class of each sample.
+    ``truncation`` ``psi``: the truncation trick, every entry of ``z`` redrawn until
+    ``|z| <= psi`` (:func:`minigan.latent.truncated_normal`; the entries already inside are
+    the untruncated draw's).
     """
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    z = rng.standard_normal((n, z_dim), dtype=G.dtype or np.float32)
+    dtype = G.dtype or np.float32
+    if truncation is None:
+        z = rng.standard_normal((n, z_dim), dtype=dtype)
+    else:
+        z = truncated_normal(rng, (n, z_dim), truncation, dtype)
     return generate(G, z, labels=labels, batch_stats=batch_stats)

@@ -15,8 +15,9 @@ An iteration is ``len(real)`` **D steps** (one per real batch; one for a single 
   parameters); an optional ``penalty`` adds its own; ``opt_D.step()``; the objective's
   ``constrain(D)`` (WGAN's weight clipping).
 - G step: fresh noise through G and the updated D; the objective's G loss and its gradient on
-  D's output; ``D.backward`` turns it into the gradient on the images, ``G.backward_params``
-  into G's parameter gradients; ``opt_G.step()``.
+  D's output; ``D.backward_input`` turns it into the gradient on the images (D's weight
+  gradients are not formed), ``G.backward_params`` into G's parameter gradients;
+  ``opt_G.step()``.
 
 **Conditional models** take ``labels`` (one label batch per real batch): G and D are then
 called as ``G.forward(z, y)`` and ``D.forward(x, y)``, and the fakes of both steps are asked
@@ -46,6 +47,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from minigan.objectives import Objective, Penalty, get_objective, mean_probability
+from minigan.vae import vae_step
 
 if TYPE_CHECKING:
     from minigan.nn import Module
@@ -116,8 +118,8 @@ def g_step(
     labels: Any = None,
 ) -> dict[str, Any]:
     """One update of G on noise ``z`` (N, z_dim); returns ``loss_G`` and ``D_out``, D's outputs
-    on the fakes (N, 1). D's parameter gradients made here are left for the next
-    :func:`d_step` to discard.
+    on the fakes (N, 1). D runs ``backward_input``: its weight gradients are neither formed nor
+    touched.
     """
     objective = get_objective(objective)
     # ---------------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ def g_step(
     fake = _run(G, z, labels)  # (N, C, H, W)
     fake_out = _run(D, fake, labels)  # (N, 1)
     loss_G, d_fake_out = objective.g_loss(fake_out)
-    d_fake = D.backward(d_fake_out)  # dloss_G / dfake: (N, C, H, W)
+    d_fake = D.backward_input(d_fake_out)  # dloss_G / dfake (N, C, H, W); no dW of D
     G.backward_params(d_fake)  # dloss_G / dW of G; the noise is data, so no dz
     opt_G.step()
     return {"loss_G": loss_G, "D_out": fake_out}
@@ -150,10 +152,13 @@ def train_step(
     ``real`` is one batch (N, ...) or a sequence of them (one D step each: ``n_critic``);
     ``labels`` matches it (a batch, or a sequence of batches) or is None. ``noise(n)`` draws
     ``z`` (n, z_dim) on the device of ``real``, once for each step. Returns the last D step's
-    record (see :func:`d_step`) and ``loss_G``.
+    record (see :func:`d_step`) and ``loss_G``. For the ``elbo`` objective (``vae28``) it is
+    :func:`minigan.vae.vae_step` on the last batch instead: ``loss``, ``recon``, ``kl``.
     """
     objective = get_objective(objective)
     batches = [real] if hasattr(real, "shape") else list(real)
+    if objective.name == "elbo":  # a VAE: G the decoder, D the encoder (minigan.vae)
+        return vae_step(G, D, opt_G, opt_D, batches[-1], noise)
     if labels is None or hasattr(labels, "shape"):
         label_batches = [labels] * len(batches)
     else:

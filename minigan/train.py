@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,19 @@ from minigan.guards import Watchdog
 from minigan.models import build
 from minigan.nn import Module
 from minigan.optim import make_optimizer
-from minigan.progress import METRIC_LABELS, ProgressBar, RunFiles, resume_history
+from minigan.progress import ProgressBar, RunFiles, epoch_means, resume_history
 from minigan.rundir import check_fresh, resume_target
 from minigan.sampling import class_grid_labels, classes_in_turn, generate, sample
 from minigan.step import as_floats, train_step
-from minigan.training_data import EVAL_SAMPLES, EVAL_SEED, default_evaluator, fit_data, load_images
+from minigan.training_data import (
+    EVAL_SAMPLES,
+    EVAL_SEED,
+    default_evaluator,
+    evaluation_values,
+    fit_data,
+    load_images,
+)
+from minigan.vae import reconstruction_grid, reconstruction_images
 
 __all__ = ["FAKE_DATA", "TrainConfig", "Trainer", "load_images"]
 
@@ -72,7 +81,8 @@ class Trainer:
 
     With ``out``, :meth:`fit` writes the files of :class:`~minigan.progress.RunFiles`: the
     fixed-noise grid (one row per class for a conditional run) every ``sample_every``
-    iterations and after every epoch, and a checkpoint after every epoch, every
+    iterations and after every epoch (and for a VAE, ``config.model="vae28"``, the
+    reconstructions of 32 training images), and a checkpoint after every epoch, every
     ``checkpoint_every`` iterations and at the end. ``pictures=False`` skips the PNG and GIF
     files. An iteration is ``config.n_critic`` D steps (one real batch each) and one G step;
     an epoch is one pass over the data, ``len(loader) // n_critic`` iterations.
@@ -151,6 +161,9 @@ class Trainer:
         )
         if self.files is not None:
             self.files.nrow = self.grid_columns
+        # a VAE's reconstructions: the same training images after every epoch
+        vae = self.objective.name == "elbo"
+        self.recon_images = reconstruction_images(images, config.seed) if vae else None
         self.eval_every, self.eval_n = eval_every, eval_n
         self.evaluator = evaluator
         if eval_every and evaluator is None:
@@ -320,19 +333,8 @@ class Trainer:
         """The metrics of :attr:`evaluator` on ``eval_n`` samples of G drawn with
         :data:`EVAL_SEED` (the same noise at every evaluation, none of the run's random
         streams), as the flat floats a record holds; a line on the progress bar."""
-        from minigan.metrics import KEYS
-
         report = self.evaluator(self.sample(self.eval_n, seed=EVAL_SEED))
-        values = {key: float(report[key]) for key in KEYS if key in report}
-        self._bar.write(
-            f"evaluation at iteration {self.iteration}: "
-            + " ".join(
-                f"{k} {values[k]:.4g}"
-                for k in ("fid", "kid", "coverage", "classes_covered")
-                if k in values
-            )
-        )
-        return values
+        return evaluation_values(report, self.iteration, self._bar.write)
 
     def fixed_samples(self) -> np.ndarray:
         """G (in eval mode) on the run's fixed noise: the images of every grid."""
@@ -386,14 +388,12 @@ class Trainer:
 
     def _end_epoch(self) -> None:
         epoch = self.iteration // self.steps_per_epoch
-        records = self.history[-self.steps_per_epoch :]
-        means = " ".join(
-            f"{label} {np.mean([r[key] for r in records]):.3f}"
-            for key, label in METRIC_LABELS.items()
-            if key in records[-1]
-        )
+        means = epoch_means(self.history[-self.steps_per_epoch :])
         self._bar.write(f"epoch {epoch}/{self.config.epochs}: mean {means}")
         if self.files is not None:
             self.files.epoch_grid(self.fixed_samples, epoch)
+            if self.recon_images is not None:  # a VAE's images and their reconstructions
+                grid = partial(reconstruction_grid, self.G, self.D, self.recon_images)
+                self.files.reconstructions(grid, epoch)
             self.files.plot(self.history)
             self.save_checkpoint()

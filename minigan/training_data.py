@@ -11,6 +11,7 @@ pixels), the configuration completed from them, and the real images it is measur
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "EVAL_SEED",
     "FAKE_CLASSES",
     "default_evaluator",
+    "evaluation_values",
     "fit_data",
     "load_images",
 ]
@@ -80,3 +82,19 @@ def default_evaluator(
     from minigan.metrics import Evaluator
 
     return Evaluator(data_dir, download)
+
+
+def evaluation_values(
+    report: Mapping[str, Any], iteration: int, write: Callable[[str], None]
+) -> dict[str, float]:
+    """The metrics of an evaluation ``report`` during training as the flat floats a record
+    holds, and the line that ``write`` prints about them (iteration, FID, KID, coverage, ...)."""
+    from minigan.metrics import KEYS
+
+    values = {key: float(report[key]) for key in KEYS if key in report}
+    shown = ("fid", "kid", "coverage", "classes_covered")
+    write(
+        f"evaluation at iteration {iteration}: "
+        + " ".join(f"{k} {values[k]:.4g}" for k in shown if k in values)
+    )
+    return values

@@ -71,6 +71,50 @@ def test_missing_package_names_the_extra(monkeypatch, name, extra):
 
 
 @needs_numba
+def test_fastest_cpu_is_numba_when_it_imports():
+    assert backend.fastest_cpu() == "numba"
+    assert backend.current() == "numpy"  # asking selects nothing
+
+
+def test_fastest_cpu_without_numba_is_numpy(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda pkg, *a: None if pkg in ("numba", "cupy") else real_find_spec(pkg, *a),
+    )
+    monkeypatch.setattr(backend, "_tables", {})
+    assert backend.fastest_cpu() == "numpy"
+
+
+def test_fastest_cpu_with_a_broken_numba_is_numpy(monkeypatch):
+    """Numba installed but its kernels fail to import (e.g. a NumPy it does not support)."""
+    monkeypatch.setattr(backend, "_tables", {})
+    monkeypatch.setattr(backend, "_missing", lambda name: [])
+    monkeypatch.setitem(backend.BACKENDS, "numba", (("numba",), "numba", "minigan.no_such_mod"))
+    assert backend.fastest_cpu() == "numpy"
+
+
+def test_chosen_is_the_programs_choice_only(monkeypatch):
+    monkeypatch.setattr(backend, "_explicit", False)
+    assert backend.current() == "numpy" and backend.chosen() is None  # a default, not a choice
+    backend.use("numpy")
+    assert backend.chosen() == "numpy"
+    monkeypatch.setattr(backend, "_active", None)
+    monkeypatch.setenv("MINIGAN_BACKEND", "numpy")
+    assert backend.chosen() == "numpy"
+
+
+@needs_numba
+def test_using_restores_an_unchosen_default(monkeypatch):
+    monkeypatch.setattr(backend, "_explicit", False)
+    assert backend.current() == "numpy"
+    with backend.using("numba"):
+        assert backend.chosen() == "numba"
+    assert backend.current() == "numpy" and backend.chosen() is None
+
+
+@needs_numba
 def test_use_and_using_restore():
     backend.use("numba")
     assert backend.current() == "numba"

@@ -1,6 +1,7 @@
 """``--backend`` on ``minigan gradcheck`` and ``minigan sample``: the same results as without it,
 clear one-line errors (exit status 2) for a backend that cannot run, and a gradcheck note that
-says truthfully which kernels the checks ran.
+says truthfully which kernels the checks ran. ``minigan train`` and ``minigan toy`` without it:
+the fastest installed CPU backend, named in their first line.
 
 Commands that select a real backend run in a subprocess: selecting one is process-wide state
 (:func:`minigan.backend.use`), and "the default" means a fresh process without
@@ -146,6 +147,98 @@ def test_sample_backend_numba_matches_within_float32_rounding(run_dir, tmp_path)
     assert a.shape == b.shape == (16, 28, 28)
     # float32 results that differ in the last bits can round to neighbouring uint8 levels
     assert np.abs(a - b).max() <= 1 and np.mean(a != b) < 0.01
+
+
+# ---- the training commands' default: the fastest CPU backend ------------------------------------
+
+NO_NUMBA = "import sys; sys.modules['numba'] = None; "  # numba's import simulated missing
+HAS_PLOT = all(importlib.util.find_spec(p) is not None for p in ("matplotlib", "PIL"))
+
+
+def train_argv(tmp_path: Path, *flags: str) -> list[str]:
+    out = tmp_path / "run"
+    return ["train", "--dry-run", "--model", "mlp", "--batch", "4", "--max-iters", "1",
+            "--no-pictures", "--out", str(out), *flags]  # fmt: skip
+
+
+def first_line(text: str) -> str:
+    return text.splitlines()[0]
+
+
+def minigan_without_numba(*args: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k != "MINIGAN_BACKEND"}
+    code = NO_NUMBA + "from minigan.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=environ,
+        timeout=300,
+    )  # fmt: skip
+
+
+@needs_numba
+def test_train_defaults_to_numba_and_says_so(tmp_path):
+    result = minigan(*train_argv(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "| backend numba |" in first_line(result.stdout)
+
+
+def test_train_without_numba_defaults_to_numpy_with_no_error(tmp_path):
+    result = minigan_without_numba(*train_argv(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "| backend numpy |" in first_line(result.stdout)
+    assert "error" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "expected"),
+    [(["--backend", "numpy"], None, "numpy"), ([], {"MINIGAN_BACKEND": "numpy"}, "numpy")],
+)
+def test_train_honours_backend_flag_and_variable(tmp_path, flags, env, expected):
+    result = minigan(*train_argv(tmp_path, *flags), env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"| backend {expected} |" in first_line(result.stdout)
+
+
+@pytest.mark.skipif(not HAS_PLOT, reason="minigan toy needs matplotlib and Pillow")
+@pytest.mark.parametrize("variant", ["default", "numpy flag", "numba missing"])
+def test_toy_names_its_backend_in_its_first_line(tmp_path, variant):
+    argv = ["toy", "--steps", "2", "--every", "2", "--no-frames", "--out", str(tmp_path / "toy")]
+    if variant == "default":
+        result, expected = minigan(*argv), "numba" if HAS_NUMBA else "numpy"
+    elif variant == "numpy flag":
+        result, expected = minigan(*argv, "--backend", "numpy"), "numpy"
+    else:
+        result, expected = minigan_without_numba(*argv), "numpy"
+    assert result.returncode == 0, result.stderr
+    line = first_line(result.stderr)
+    assert line.startswith("minigan toy: ") and line.endswith(f"| out {tmp_path / 'toy'}")
+    assert f"| backend {expected} |" in line
+
+
+@pytest.mark.parametrize("command", ["train", "toy"])
+def test_a_backend_the_command_picked_is_unselected_when_it_ends(command, tmp_path, monkeypatch):
+    """In process (``minigan.cli.main``), the fastest backend a command picked by itself does not
+    outlive the command: the program is back on its default afterwards."""
+    if command == "toy" and not HAS_PLOT:
+        pytest.skip("minigan toy needs matplotlib and Pillow")
+    monkeypatch.delenv("MINIGAN_BACKEND", raising=False)
+    monkeypatch.setattr(backends, "_active", None)  # as in a fresh process
+    seen = []
+    fastest = "numba" if HAS_NUMBA else "numpy"
+    monkeypatch.setattr(backends, "fastest_cpu", lambda: seen.append(fastest) or fastest)
+    argv = [*train_argv(tmp_path), "--quiet"] if command == "train" else [
+        "toy", "--steps", "2", "--every", "2", "--no-frames", "--quiet",
+        "--out", str(tmp_path / "toy")]  # fmt: skip
+    assert main(argv) == 0
+    assert seen == [fastest]
+    assert backends.chosen() is None and backends.current() == "numpy"
+
+
+def test_program_choice_is_kept_by_train_in_process(tmp_path, capsys):
+    """A program that selected a backend (here numpy) keeps it when it calls ``main``."""
+    with backends.using("numpy"):
+        assert main(train_argv(tmp_path)) == 0
+        assert backends.current() == "numpy"
+    assert "| backend numpy |" in capsys.readouterr().out
 
 
 # ---- errors -------------------------------------------------------------------------------------

@@ -50,7 +50,8 @@ by every command. A bare ``minigan train`` names the command and is checked for 
 argparse's own error output quoted in the docs (``minigan train: error: ...``) is not a
 command.
 
-**Benchmark command lines** (``python benchmarks/X.py ...``): a script that defines
+**Benchmark command lines** (``python benchmarks/X.py ...``, and the measurement scripts of
+the docs, ``python docs/scripts/X.py ...``): a script that defines
 ``parse_args(argv)`` is imported (``benchmarks/`` on ``sys.path``; importing runs nothing) and
 ``parse_args`` is called on the line's arguments, with ``gpu_common.select_backends`` returning
 the backends asked for, since a CUDA device or its absence is the machine's business, not the
@@ -225,12 +226,13 @@ def simple_commands(text: str) -> list[list[str]]:
 
 
 def find_commands(docs: list[Path]) -> tuple[list[Command], list[Command]]:
-    """The ``minigan`` and the ``python benchmarks/...`` command lines of ``docs``."""
+    """The ``minigan`` and the ``python benchmarks/...`` (or ``docs/scripts/...``) command lines
+    of ``docs``."""
     minigan, bench = [], []
     for path in docs:
         name = path.relative_to(ROOT).as_posix()
         for line, text in shell_lines(path):
-            if not re.search(r"(?<![\w./\[-])minigan\s|benchmarks/\S+\.py", text):
+            if not re.search(r"(?<![\w./\[-])minigan\s|(benchmarks|docs/scripts)/\S+\.py", text):
                 continue
             if ARGPARSE_ERROR.search(text):
                 continue  # argparse's error output quoted in the docs
@@ -239,7 +241,7 @@ def find_commands(docs: list[Path]) -> tuple[list[Command], list[Command]]:
                 if program == "minigan":
                     minigan.append(Command(f"{name}:{line}", text, "minigan", tuple(words[1:])))
                 elif re.fullmatch(r"python[\d.]*", program) and len(words) > 1:
-                    if re.fullmatch(r"(\./)?benchmarks/\S+\.py", words[1]):
+                    if re.fullmatch(r"(\./)?(benchmarks|docs/scripts)/\S+\.py", words[1]):
                         bench.append(Command(f"{name}:{line}", text, words[1], tuple(words[2:])))
     return minigan, bench
 

@@ -32,7 +32,7 @@ pytest.importorskip("numba", reason="the numba backend needs numba: pip install 
 from minigan import backend, models, optim
 from minigan import functional as F
 from minigan.functional import conv as reference_conv
-from minigan.kernels.numba import KERNELS
+from minigan.kernels.numba import KERNELS, launch
 from minigan.kernels.numba import conv as numba_conv
 from minigan.step import train_step
 
@@ -44,6 +44,17 @@ TOLERANCE = {
 }
 
 FAST = settings(max_examples=15, deadline=None)
+
+
+@pytest.fixture(scope="module", autouse=True, params=["parallel", "serial"])
+def launch_path(request):
+    """Every test twice: with every kernel on Numba's pool, and with every kernel on the calling
+    thread (both compilations of each loop: ``minigan.kernels.numba.launch``)."""
+    saved = launch.SERIAL_BELOW, launch.STREAMING_SERIAL_BELOW
+    threshold = 0 if request.param == "parallel" else 2**62
+    launch.SERIAL_BELOW = launch.STREAMING_SERIAL_BELOW = threshold
+    yield request.param
+    launch.SERIAL_BELOW, launch.STREAMING_SERIAL_BELOW = saved
 
 
 def close(fast, ref, family: str, scale: float | None = None) -> None:
@@ -110,7 +121,8 @@ def conv_case(draw):
     padding = draw(st.integers(0, k - 1))
     h = draw(st.integers(max(1, k - 2 * padding), 9))
     w = draw(st.integers(max(1, k - 2 * padding), 9))
-    n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    # up to 10 channels: both forms of the products (per sample below PER_SAMPLE_CHANNELS = 8)
+    n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 10)), draw(st.integers(1, 10))
     return n, c, o, h, w, k, stride, padding, draw(st.booleans()), draw(st.integers(0, 2**16))
 
 
@@ -152,7 +164,7 @@ def conv_transpose_case(draw):
     # output (h - 1) s - 2p + k + op >= 1 for both sides
     padding = draw(st.integers(0, min(k - 1, ((min(h, w) - 1) * stride + k - 1) // 2)))
     output_padding = draw(st.integers(0, stride - 1))
-    n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 10)), draw(st.integers(1, 10))
     bias, seed = draw(st.booleans()), draw(st.integers(0, 2**16))
     return n, c, o, h, w, k, stride, padding, output_padding, bias, seed
 

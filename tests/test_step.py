@@ -157,6 +157,7 @@ def test_every_op_and_loss_of_a_training_step_goes_through_the_backend(monkeypat
         F.conv_transpose2d_backward, F.batchnorm_forward, F.batchnorm_backward,
         F.leaky_relu_forward, F.leaky_relu_backward, F.relu_forward, F.relu_backward,
         F.tanh_forward, F.tanh_backward,
+        F.linear_input_grad, F.conv2d_input_grad,  # D's backward_input in the G step
     }  # fmt: skip
     assert set(asked) == expected
     assert asked.count(F.bce_with_logits) == 3  # D: real, fake; G: fake

@@ -20,6 +20,7 @@ argparse.ArgumentTypeError: expected a frame rate from 0.1 to 100 frames per sec
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,7 @@ __all__ = [
     "add_backend_argument",
     "error",
     "number_type",
+    "release_backend",
     "select_backend",
 ]
 
@@ -99,23 +101,44 @@ def error(command: str, exc: BaseException | str) -> int:
     return 2
 
 
-def add_backend_argument(parser: argparse.ArgumentParser | Any) -> None:
-    """``--backend NAME``, the same for every command that computes."""
+def add_backend_argument(parser: argparse.ArgumentParser | Any, fastest: bool = False) -> None:
+    """``--backend NAME``, the same for every command that computes; ``fastest`` says in the
+    help that the command's default is the fastest installed CPU backend (:func:`select_backend`
+    with ``fastest=True``)."""
+    default = "the fastest installed CPU backend, numba or numpy" if fastest else "numpy"
     parser.add_argument(
         "--backend",
         choices=sorted(backend.BACKENDS),
-        help="kernels to run: numpy (the reference), numba, cupy (default: $MINIGAN_BACKEND or "
-        "numpy)",
+        help=f"kernels to run: numpy (the reference), numba, cupy (default: $MINIGAN_BACKEND or "
+        f"{default})",
     )
 
 
-def select_backend(args: argparse.Namespace) -> str:
+# the backends a command picked by itself, to unselect when it ends (release_backend)
+_picked = contextlib.ExitStack()
+
+
+def select_backend(args: argparse.Namespace, fastest: bool = False) -> str:
     """Select ``args.backend`` (else ``$MINIGAN_BACKEND`` or numpy) and apply the process
     tuning measured for it (:func:`minigan.tuning.tune_process`), before any kernel runs.
-    Returns the backend's name; raises ``ValueError`` or
-    :class:`~minigan.backend.BackendUnavailableError` (an ``ImportError``) with the reason."""
-    if getattr(args, "backend", None):
-        backend.use(args.backend)
+    With ``fastest`` (the training commands), no ``--backend`` means the backend the program
+    chose (:func:`minigan.backend.chosen`: ``minigan.use(...)`` or ``$MINIGAN_BACKEND``), else
+    :func:`minigan.backend.fastest_cpu` (numba when it imports, else numpy; never cupy), held
+    only until the command calls :func:`release_backend`: a program that calls
+    ``minigan.cli.main`` keeps its own selection. Returns the backend's name; raises
+    ``ValueError`` or :class:`~minigan.backend.BackendUnavailableError` (an ``ImportError``)
+    with the reason."""
+    name = getattr(args, "backend", None)
+    if not name and fastest and backend.chosen() is None:
+        _picked.enter_context(backend.using(backend.fastest_cpu()))
+    elif name or fastest:
+        backend.use(name or backend.chosen())
     name = backend.current()
     tuning.tune_process(name)
     return name
+
+
+def release_backend() -> None:
+    """Unselect the backend :func:`select_backend` picked by itself for the command now ending
+    (the one asked for by ``--backend`` stays selected, as :func:`minigan.backend.use` does)."""
+    _picked.close()

@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 
 from minigan import backend
-from minigan.commands import NON_NEGATIVE_INT, POSITIVE_INT, add_backend_argument, select_backend
+from minigan.commands import (
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    add_backend_argument,
+    select_backend,
+)
 
 DEFAULT_N = 10_000
 
@@ -49,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: 0)",
     )
     parser.add_argument(
+        "--truncation",
+        type=POSITIVE_FLOAT,
+        metavar="PSI",
+        help="a generator's noise with the truncation trick: entries with |z| > PSI redrawn "
+        "until inside (default: plain N(0, I) noise)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the table"
     )
     parser.add_argument("--data-dir", metavar="DIR", help="directory searched first for the data")
@@ -60,10 +73,15 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def load_samples(path: str, n: int | None, seed: int) -> tuple[Any, int | None, str]:
-    """``(images, n to draw from them, what they are)`` for a ``.npy`` or a generator."""
+def load_samples(
+    path: str, n: int | None, seed: int, truncation: float | None = None
+) -> tuple[Any, int | None, str]:
+    """``(images, n to draw from them, what they are)`` for a ``.npy`` or a generator (its
+    noise truncated at ``truncation`` when given: a ``ValueError`` for a ``.npy``)."""
     source = Path(path)
     if source.suffix.lower() == ".npy":
+        if truncation is not None:
+            raise ValueError("--truncation needs a generator (a run or checkpoint), not a .npy")
         if not source.is_file():
             raise ValueError(f"no such file: {source}")
         return np.load(source, allow_pickle=False), n, f"{source}"
@@ -74,8 +92,10 @@ def load_samples(path: str, n: int | None, seed: int) -> tuple[Any, int | None, 
         G.to(backend.DEVICE_BACKEND)
     count = DEFAULT_N if n is None else n
     labels = classes_in_turn(config.num_classes, count)
-    images = sample(G, count, config.z_dim, seed, labels=labels)
-    return images, None, f"{count} samples of {config.model} from {path}"
+    truncate = {} if truncation is None else {"truncation": truncation}
+    images = sample(G, count, config.z_dim, seed, labels=labels, **truncate)
+    truncated = "" if truncation is None else f" (truncation {truncation:g})"
+    return images, None, f"{count} samples of {config.model}{truncated} from {path}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         select_backend(args)
         from minigan.metrics import Evaluator, format_table
 
-        images, n, what = load_samples(args.path, args.n, args.seed)
+        images, n, what = load_samples(args.path, args.n, args.seed, args.truncation)
         _log(f"minigan evaluate: {what}")
         _log("loading the classifier and the real statistics (computed once, then cached)")
         evaluator = Evaluator(args.data_dir, not args.no_download)
@@ -94,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"minigan evaluate: error: {message}", file=sys.stderr)
         return 2
+    if args.truncation is not None:
+        report["truncation"] = args.truncation
     report["seconds"] = round(time.perf_counter() - start, 2)
     if args.json:
         import json

@@ -7,6 +7,8 @@
 ``modes``               modes covered and off-mode share on ring8/grid25, per objective
                         and seed (``--losses``: any objective; default the two BCE ones)
 ``losses``              every generator loss and its gradient against D's output on a fake
+``mistakes``            six classic GAN mistakes, each measured against the correct version
+                        (``--only NAME``: one of them; ``docs/mistakes.md``)
 ======================  ==============================================================
 
 Each prints its numbers and writes its figure into ``--out`` (needs the ``plot`` extra; without
@@ -36,7 +38,7 @@ from minigan.commands import (
     error,
     select_backend,
 )
-from minigan.lab import games, modes, theory
+from minigan.lab import games, mistakes, modes, theory
 from minigan.objectives import OBJECTIVES
 
 
@@ -49,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "modes": "statement 4: modes covered and off-mode share over training, per objective "
         "and seed",
         "losses": "each objective's generator loss and its gradient against D's output on a fake",
+        "mistakes": "six classic GAN mistakes, each measured next to the correct version",
     }
     parsers = {
         name: sub.add_parser(name, help=text, description=text) for name, text in helps.items()
@@ -96,6 +99,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=POSITIVE_INT,
         default=300,
         help="D-only steps first, so that D rejects the fakes (default: %(default)s)",
+    )
+    mis = parsers["mistakes"]
+    mis.add_argument(
+        "--only",
+        choices=list(mistakes.MISTAKES),
+        help="run this mistake alone (default: all, in this order: %(choices)s)",
+    )
+    mis.add_argument(
+        "--steps",
+        type=POSITIVE_INT,
+        default=1000,
+        help="toy training steps per run (saturation: at most 50 of them) (default: %(default)s)",
     )
     mod = parsers["modes"]
     mod.add_argument(
@@ -235,12 +250,39 @@ def _losses(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
+def _mistakes(args: argparse.Namespace, out: Path) -> int:
+    names = [args.only] if args.only else list(mistakes.MISTAKES)
+    rows, figures, missing = [], [], None
+    for name in names:
+        print(f"running {name} ...", file=sys.stderr)
+        result = mistakes.run_mistake(name, args.seed, args.steps)
+        rows.append(result.row())
+        if missing is None:
+            try:
+                from minigan.lab.mistakes_figures import plot_mistake
+
+                figures.append(plot_mistake(name, result, out))
+            except ModuleNotFoundError as err:
+                missing = err.name
+    print(f"seed {args.seed}, {args.steps} toy steps; docs/mistakes.md explains each line")
+    head = ("mistake", "measured", "wrong version", "correct version")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    for r in [head, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(f"{c:<{w}}" for c, w in zip(r, widths)).rstrip())
+    for path in figures:
+        print(f"figure: {path}")
+    if missing:
+        print(f"no figures ({missing} missing): pip install 'minigan[plot]'", file=sys.stderr)
+    return 0
+
+
 CHECKS = {
     "optimal-d": _optimal_d,
     "value": _value,
     "saturation": _saturation,
     "modes": _modes,
     "losses": _losses,
+    "mistakes": _mistakes,
 }
 
 

@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from minigan import backend
-from minigan.commands import NON_NEGATIVE_INT, POSITIVE_INT, add_backend_argument, select_backend
+from minigan.commands import (
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    add_backend_argument,
+    select_backend,
+)
 from minigan.data.loader import to_uint8
 from minigan.resources import check_memory, samples_bytes
 from minigan.rundir import check_out
@@ -69,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="normalise BatchNorm with the statistics of the N samples (training mode) instead "
         "of the running statistics; then a sample depends on the rest of its batch",
     )
+    parser.add_argument(
+        "--truncation",
+        type=POSITIVE_FLOAT,
+        metavar="PSI",
+        help="the truncation trick: every noise entry with |z| > PSI redrawn until inside "
+        "(smaller PSI: more typical samples, less variety; default: plain N(0, I) noise)",
+    )
     add_backend_argument(parser)
 
 
@@ -91,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
         _check_fits(G, config, n, labels, suffix == ".png", args.batch_stats)
         if backend.current() == backend.DEVICE_BACKEND:
             G.to(backend.DEVICE_BACKEND)  # the CUDA kernels run on its CuPy arrays
-        images = sample(G, n, config.z_dim, args.seed, labels=labels, batch_stats=args.batch_stats)
+        images = sample(
+            G, n, config.z_dim, args.seed, labels=labels, batch_stats=args.batch_stats,
+            truncation=args.truncation,
+        )  # fmt: skip
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # viz's temporary name too
         try:
@@ -110,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"minigan sample: error: {reason}{exc}", file=sys.stderr)
         return 2
     which = "" if args.label is None else f" (label {args.label})"
+    which += "" if args.truncation is None else f" (truncation {args.truncation:g})"
     print(f"wrote {n} samples of {config.model}{which} to {out}")
     return 0
 

@@ -10,15 +10,17 @@ Writes ``OUT/frames/step_*.png``, ``OUT/toy.gif`` and ``OUT/final.png`` (see
 ``plot`` extra (matplotlib, Pillow) and no data set.
 
 ``--backend`` picks the host kernels (:func:`minigan.commands.select_backend`): ``numpy`` (the
-references) or ``numba``. The toy's arrays stay NumPy arrays on the host whatever the backend,
-so ``cupy`` (accepted, as by every command) runs the host references too: the lab does not move
-its small MLPs to a GPU. A backend that cannot run (a missing package) is one line
-``minigan toy: error: ...`` on stderr and exit status 2.
+references) or ``numba``; without it, ``$MINIGAN_BACKEND``, else the fastest installed (numba
+when it imports, else numpy), named in the first line on stderr. The toy's arrays stay NumPy
+arrays on the host whatever the backend, so ``cupy`` (accepted, as by every command) runs the
+host references too: the lab does not move its small MLPs to a GPU. A backend that cannot run
+(a missing package) is one line ``minigan toy: error: ...`` on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from minigan.commands import (
     FPS,
@@ -28,6 +30,7 @@ from minigan.commands import (
     SEED,
     add_backend_argument,
     error,
+    release_backend,
     select_backend,
 )
 from minigan.data.toy import TOY_DISTRIBUTIONS
@@ -110,16 +113,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="write only toy.gif and final.png, not the frames/ PNGs",
     )
-    add_backend_argument(parser)
+    add_backend_argument(parser, fastest=True)
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``minigan toy``: 0 when done, 2 when a backend or the ``plot`` extra is missing."""
     try:
-        select_backend(args)
+        name = select_backend(args, fastest=True)
     except (ValueError, ImportError) as exc:  # unknown name, or its packages missing
         return error("toy", exc)
+    try:
+        return _run(args, name)
+    finally:
+        release_backend()  # a backend the command picked by itself is unselected again
+
+
+def _run(args: argparse.Namespace, name: str) -> int:
     try:
         import matplotlib  # noqa: F401
         import PIL  # noqa: F401
@@ -131,6 +141,12 @@ def run(args: argparse.Namespace) -> int:
     from minigan.lab.frames import run_toy
 
     every = args.every or max(1, args.steps // FRAMES)
+    if not args.quiet:
+        print(
+            f"minigan toy: {args.dist} | {args.loss} loss | {args.steps} steps | "
+            f"seed {args.seed} | backend {name} | out {args.out}",
+            file=sys.stderr,
+        )
     try:
         result = run_toy(
             args.dist,

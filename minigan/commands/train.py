@@ -27,13 +27,14 @@ from minigan.commands import (
     POSITIVE_INT,
     add_backend_argument,
     number_type,
+    release_backend,
     select_backend,
 )
 from minigan.config import FAKE_DATA, TrainConfig
 from minigan.data import DATASET_NAMES
 from minigan.guards import EXIT_DIVERGED, DivergenceError
 from minigan.models import MODELS
-from minigan.objectives import OBJECTIVES
+from minigan.objectives import LOSSES
 from minigan.optim import OPTIMIZERS
 from minigan.progress import format_duration
 from minigan.resources import check_memory, samples_bytes
@@ -45,7 +46,9 @@ _LOSS_HELP = """the game (docs/objectives.md), each with its paper's optimizer, 
 D steps per G step unless given: nonsaturating (BCE; G maximises log D(G(z))), minimax (BCE; G
 minimises log(1 - D(G(z)))), lsgan (least squares), hinge, wgan (critic with clipped weights;
 RMSprop 5e-5, 5 critic steps), wgan-gp (critic with a gradient penalty; Adam 1e-4 (0, 0.9), 5
-critic steps; needs a critic without BatchNorm: --model dcgan28-nobn or mlp) (default: %s)"""
+critic steps; needs a critic without BatchNorm: --model dcgan28-nobn or mlp); --model vae28 (a
+VAE, docs/vae.md) trains on its negative ELBO alone (Adam 1e-3, betas (0.9, 0.999)) (default: %s
+for the GANs)"""
 
 _BETA = number_type(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
 
@@ -60,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   minigan train --dry-run --epochs 3 --max-iters 20 --out /tmp/smoke
       # random pixels, 8 batches per epoch: 20 iterations (3 epochs of 8, stopped at 20)
   minigan train --loss wgan-gp --model dcgan28-nobn --epochs 5 --out runs/wgangp
-  minigan train --conditional --epochs 2 --out runs/cdcgan   # then: minigan sample --label 3"""
+  minigan train --conditional --epochs 2 --out runs/cdcgan   # then: minigan sample --label 3
+  minigan train --model vae28 --epochs 1 --out runs/vae28     # a VAE (docs/vae.md)"""
     data = parser.add_argument_group("data")
     data.add_argument(
         "--data",
@@ -82,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("--epochs", {"type": POSITIVE_INT, "metavar": "N",
                       "help": f"epochs in all; --resume may raise it (default: {d.epochs})"}),
         ("--batch", {"type": POSITIVE_INT, "metavar": "N", "help": f"batch size (default: {d.batch})"}),
-        ("--loss", {"choices": tuple(OBJECTIVES), "help": _LOSS_HELP % d.loss}),
+        ("--loss", {"choices": tuple(LOSSES), "help": _LOSS_HELP % d.loss}),
         ("--optimizer", {"choices": OPTIMIZERS, "help": "G's and D's optimizer (default: the loss's)"}),
         ("--lr", {"type": POSITIVE_FLOAT, "help": "learning rate of G and D (default: the loss's)"}),
         ("--lr-g", {"type": POSITIVE_FLOAT, "metavar": "LR", "help": "G's learning rate (two time-scales)"}),
@@ -137,7 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ]:
         text += "" if default is None else f" (default: {default})"
         run.add_argument(flag, type=kind, default=default, metavar="N", help=text)
-    add_backend_argument(run)
+    add_backend_argument(run, fastest=True)
     run.add_argument("--no-pictures", action="store_true", help="write no PNG or GIF (faster)")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -159,8 +163,9 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
         TrainConfig.from_dict(load_checkpoint(args.resume, ("G",)).config) if args.resume else None
     )
     if args.beta1 is not None or args.beta2 is not None:
-        betas = OBJECTIVES[changes.get("loss", TrainConfig.loss)].defaults["betas"]
-        betas = base.betas if base else betas
+        # the betas the model and loss asked for would have, unless the resumed run has its own
+        game = {k: changes[k] for k in ("model", "loss") if k in changes}
+        betas = base.betas if base else TrainConfig(**game).betas
         changes["betas"] = (
             betas[0] if args.beta1 is None else args.beta1,
             betas[1] if args.beta2 is None else args.beta2,
@@ -262,12 +267,13 @@ def run(args: argparse.Namespace) -> int:
     lock = target = created = None
     try:
         target = _run_dir(args)  # an unwritable or used run directory costs nothing
-        select_backend(args)
+        select_backend(args, fastest=True)
         created = _first_missing(target)
         lock = lock_run_dir(target)  # another process on it: refused, naming it
         trainer = _make_trainer(args)
     except BaseException as exc:
         _undo_start(lock, target, created)
+        release_backend()
         if not isinstance(exc, OSError | ValueError | ImportError | MemoryError):
             raise  # Ctrl-C: minigan.cli says so in one line
         reason = "not enough memory: " if isinstance(exc, MemoryError) else ""
@@ -277,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
         return _train(trainer, args)
     finally:
         lock.release()
+        release_backend()
 
 
 def _train(trainer: Trainer, args: argparse.Namespace) -> int:

@@ -25,13 +25,15 @@ from minigan.functional.conv import (
     col2im,
     conv2d_backward,
     conv2d_forward,
+    conv2d_input_grad,
     conv_output_size,
     conv_transpose2d_backward,
     conv_transpose2d_forward,
+    conv_transpose2d_input_grad,
     conv_transpose_output_size,
     im2col,
 )
-from minigan.functional.dense import linear_backward, linear_forward
+from minigan.functional.dense import linear_backward, linear_forward, linear_input_grad
 from minigan.functional.embedding import embedding_backward, embedding_forward
 from minigan.functional.losses import bce, bce_with_logits, softmax_cross_entropy, softplus
 from minigan.functional.pooling import (
@@ -53,9 +55,11 @@ __all__ = [
     "col2im",
     "conv2d_backward",
     "conv2d_forward",
+    "conv2d_input_grad",
     "conv_output_size",
     "conv_transpose2d_backward",
     "conv_transpose2d_forward",
+    "conv_transpose2d_input_grad",
     "conv_transpose_output_size",
     "dropout_backward",
     "dropout_forward",
@@ -67,6 +71,7 @@ __all__ = [
     "leaky_relu_forward",
     "linear_backward",
     "linear_forward",
+    "linear_input_grad",
     "max_pool2d_backward",
     "max_pool2d_forward",
     "relu_backward",

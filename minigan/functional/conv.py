@@ -93,10 +93,17 @@ roles swapped: ``conv_transpose2d_forward(v, W, None, ...)`` then
 
 The windows are *channels-last*, (kh, kw, C) with C innermost, and the weights are permuted to
 match (a small copy per call), so that every window pixel is one contiguous run of C values
-(faster to copy and add than channels-first windows: see docs/performance.md). The data movement
-around the products (im2col, col2im, the NCHW <-> rows transposes, the bias sum) goes through a
-:class:`Lowering`: every backend runs the four ops below with its own kernels for those five
-functions, and the same math.
+(faster to copy and add than channels-first windows: see docs/performance.md). Where the
+image side has fewer than :data:`PER_SAMPLE_CHANNELS` channels (DCGAN-28's first convolution
+and last transposed convolution), the same products run *per sample*, reading and writing the
+many-channel side in NCHW as it is: ``y[n] = W cols[n]^T`` (O, Ho*Wo) is already sample ``n``
+of ``y`` in NCHW (no transpose to or from GEMM rows), and ``dW = sum_n dy[n] cols[n]``, the
+sum over rows split by sample. The data movement around the products (im2col, col2im, the
+NCHW <-> rows transposes, the bias sum: :mod:`minigan.functional.lowering`) goes through a
+:class:`Lowering`: every backend runs the ops below with its own kernels for those
+functions, and the same math (the two ``*_input_grad`` ops are ``dx`` alone, for a backward
+whose weight gradients nobody reads). A lowering with a ``col2im_taps`` (NumPy's) gets the
+wide products' windows tap-major, ``rows @ tap_weight(W)``, the same numbers in another order.
 
 >>> import numpy as np
 >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
@@ -112,10 +119,27 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+
+# the data movement around the products, one module down (re-exported: the names are used here)
+from minigan.functional.lowering import (  # noqa: F401
+    NUMPY_LOWERING,
+    Lowering,
+    channel_sum,
+    channels_first_weight,
+    channels_last_weight,
+    col2im,
+    col2im_taps,
+    im2col,
+    nchw_to_rows,
+    rows_to_nchw,
+    tap_weight,
+)
+
+#: Convolutions from, and transposed convolutions to, fewer channels run one product per sample.
+PER_SAMPLE_CHANNELS = 8
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -128,104 +152,6 @@ def conv_transpose_output_size(
 ) -> int:
     """``(size - 1) * stride - 2 * padding + kernel + output_padding``."""
     return (size - 1) * stride - 2 * padding + kernel + output_padding
-
-
-def im2col(x: np.ndarray, kh: int, kw: int, stride: int, padding: int) -> np.ndarray:
-    """Lower ``x`` (N, C, H, W) to channels-last windows (N, Ho, Wo, kh, kw, C):
-    ``cols[n, a, b, i, j, c] = xp[n, c, a*s + i, b*s + j]``, ``xp`` the zero-padded input.
-
-    One strided copy puts ``x`` into a zero-padded (N, Hp, Wp, C) buffer (rather than a
-    transposing copy then ``np.pad``: see docs/performance.md); ``sliding_window_view`` of it is
-    free, and the one ``ascontiguousarray`` copies each window pixel as a contiguous run of C
-    values (channels-last: see docs/performance.md).
-    """
-    n, c, h, w = x.shape
-    xp = np.zeros((n, h + 2 * padding, w + 2 * padding, c), x.dtype)
-    xp[:, padding : padding + h, padding : padding + w] = x.transpose(0, 2, 3, 1)
-    windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::stride, ::stride]
-    return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))
-
-
-def col2im(
-    cols: np.ndarray,
-    x_shape: tuple[int, int, int, int],
-    stride: int,
-    padding: int,
-    bias: np.ndarray | None = None,
-) -> np.ndarray:
-    """Adjoint of :func:`im2col`: add windows (N, Ho, Wo, kh, kw, C) back into a contiguous
-    (N, C, H, W), plus an optional per-channel ``bias`` (C,):
-    ``x[n, c, a*s + i - p, b*s + j - p] += cols[n, a, b, i, j, c]`` (see the module docstring).
-
-    The sum runs in a zero-padded channels-last (N, Hp, Wp, C) buffer, one strided slice-add of
-    (N, Ho, Wo, C) per kernel offset (kh*kw of them), each over contiguous runs of C values
-    (channels-last: see docs/performance.md); a bias is the buffer's starting value rather than
-    zero, which spares a pass over the output. The crop to (H, W), which drops the entries that
-    read padding, and the transpose to NCHW are one copy. Pixels past the last window get only
-    the bias.
-    """
-    n, c, h, w = x_shape
-    _, ho, wo, kh, kw, _ = cols.shape
-    acc = np.empty((n, h + 2 * padding, w + 2 * padding, c), cols.dtype)
-    acc[...] = 0 if bias is None else bias
-    for i in range(kh):
-        for j in range(kw):
-            pixels = acc[:, i : i + stride * ho : stride, j : j + stride * wo : stride]
-            pixels += cols[:, :, :, i, j]  # (N, Ho, Wo, C), a view: adds in place
-    acc = acc[:, padding : padding + h, padding : padding + w]
-    return np.ascontiguousarray(acc.transpose(0, 3, 1, 2))
-
-
-def channels_last_weight(W: Any) -> Any:
-    """(A, B, kh, kw) weights as a contiguous (A, kh*kw*B) matrix, columns in the (kh, kw, B)
-    order of :func:`im2col`'s windows (the reshape of the transposed view copies; any array
-    module).
-    """
-    return W.transpose(0, 2, 3, 1).reshape(W.shape[0], -1)
-
-
-def channels_first_weight(W_perm: Any, shape: tuple[int, ...]) -> Any:
-    """Inverse of :func:`channels_last_weight`: (A, kh*kw*B) back to a contiguous
-    (A, B, kh, kw)."""
-    a, b, kh, kw = shape
-    return W_perm.reshape(a, kh, kw, b).transpose(0, 3, 1, 2).copy()
-
-
-def nchw_to_rows(x: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) as the contiguous (N*H*W, C) rows a GEMM reads (one transposing copy)."""
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(-1, x.shape[1])
-
-
-def rows_to_nchw(
-    rows: np.ndarray, n: int, h: int, w: int, bias: np.ndarray | None = None
-) -> np.ndarray:
-    """(N*H*W, C) GEMM rows to a contiguous (N, C, H, W), plus ``bias[c]``."""
-    y = np.ascontiguousarray(rows.reshape(n, h, w, -1).transpose(0, 3, 1, 2))
-    if bias is not None:
-        y += bias.reshape(1, -1, 1, 1)
-    return y
-
-
-def channel_sum(x: np.ndarray) -> np.ndarray:
-    """``x.sum(axis=(0, 2, 3))``: a bias gradient."""
-    return x.sum(axis=(0, 2, 3))
-
-
-class Lowering(NamedTuple):
-    """The data movement around a convolution's GEMMs, with the signatures of this module's
-    functions of the same names. It is what each backend writes its own kernels for (Numba
-    loops on the CPU, CUDA kernels on the GPU); the GEMMs and the math below are shared by all.
-    """
-
-    im2col: Callable[..., Any]
-    col2im: Callable[..., Any]
-    nchw_to_rows: Callable[[Any], Any]
-    rows_to_nchw: Callable[..., Any]
-    channel_sum: Callable[[Any], Any]
-
-
-#: The NumPy reference's lowering: the functions above.
-NUMPY_LOWERING = Lowering(im2col, col2im, nchw_to_rows, rows_to_nchw, channel_sum)
 
 
 class ConvCache(NamedTuple):
@@ -253,12 +179,18 @@ def conv2d_forward(
     plus ``b``. ``W`` is (O, C, kh, kw); the product uses it as (O, kh*kw*C) to match the windows
     ``cols`` (N*Ho*Wo, kh*kw*C).
     """
-    n = x.shape[0]
-    _, _, kh, kw = W.shape
+    n, c = x.shape[:2]
+    o, _, kh, kw = W.shape
     cols = lowering.im2col(x, kh, kw, stride, padding)
     _, ho, wo = cols.shape[:3]
-    y_rows = cols.reshape(n * ho * wo, -1) @ channels_last_weight(W).T  # (N*Ho*Wo, O)
-    y = lowering.rows_to_nchw(y_rows, n, ho, wo, b)
+    if c < PER_SAMPLE_CHANNELS:  # y[n] = W cols[n]^T, (O, Ho*Wo): NCHW as it comes
+        y = channels_last_weight(W) @ cols.reshape(n, ho * wo, -1).transpose(0, 2, 1)
+        y = y.reshape(n, o, ho, wo)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+    else:
+        y_rows = cols.reshape(n * ho * wo, -1) @ channels_last_weight(W).T  # (N*Ho*Wo, O)
+        y = lowering.rows_to_nchw(y_rows, n, ho, wo, b)
     return y, ConvCache(cols, W, x.shape, stride, padding, b is not None)
 
 
@@ -267,26 +199,54 @@ def conv2d_backward(
     cache: ConvCache,
     input_grad: bool = True,
     lowering: Lowering = NUMPY_LOWERING,
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    weight_grad: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Return ``(dx, dW, db)`` with the shapes of ``x``, ``W`` and ``b``, from ``dy_rows``
     (N*Ho*Wo, O) and ``W`` as (O, kh*kw*C): ``dW = dy_rows^T @ cols`` back to (O, C, kh, kw),
     ``dx = col2im(dy_rows @ W)``, ``db = dy`` summed over N, H, W. ``dx`` is None when
-    ``input_grad`` is false (the input is data: its product and col2im are skipped).
+    ``input_grad`` is false (the input is data: its product and col2im are skipped); ``dW`` and
+    ``db`` are None when ``weight_grad`` is false (:func:`conv2d_input_grad`).
     """
     cols, W, x_shape, stride, padding, has_bias = cache
-    dy_rows = lowering.nchw_to_rows(dy)  # (N*Ho*Wo, O)
-    dW = channels_first_weight(dy_rows.T @ cols.reshape(dy_rows.shape[0], -1), W.shape)
+    n, ho, wo = cols.shape[:3]
+    dW = None
+    if x_shape[1] < PER_SAMPLE_CHANNELS:  # per sample: dy[n] (O, Ho*Wo) as it is in NCHW
+        dy_n = dy.reshape(n, -1, ho * wo)
+        if weight_grad:
+            dW = (dy_n @ cols.reshape(n, ho * wo, -1)).sum(axis=0)
+        dy_rows = dy_n.transpose(0, 2, 1)  # (N, Ho*Wo, O): a view
+    else:
+        dy_rows = lowering.nchw_to_rows(dy)  # (N*Ho*Wo, O)
+        if weight_grad:
+            dW = dy_rows.T @ cols.reshape(dy_rows.shape[0], -1)
     dx = None
-    if input_grad:
+    if input_grad and lowering.col2im_taps is not None and dy_rows.ndim == 2:
+        kh, kw, c = cols.shape[3:]  # tap-major windows (kh, kw, N, Ho, Wo, C) straight from BLAS
+        dcols = (dy_rows @ tap_weight(W)).reshape(kh, kw, n, ho, wo, c)
+        dx = lowering.col2im_taps(dcols, x_shape, stride, padding)
+    elif input_grad:
         dcols = (dy_rows @ channels_last_weight(W)).reshape(cols.shape)
         dx = lowering.col2im(dcols, x_shape, stride, padding)
+    if not weight_grad:
+        return dx, None, None
+    dW = channels_first_weight(dW, W.shape)
     return dx, dW, lowering.channel_sum(dy) if has_bias else None
 
 
-class ConvTransposeCache(NamedTuple):
-    """``x_rows`` (N*H*W, C), the input as the product saw it, for ``dW``; ``W`` for ``dx``."""
+def conv2d_input_grad(
+    dy: np.ndarray, cache: ConvCache, lowering: Lowering = NUMPY_LOWERING
+) -> np.ndarray:
+    """``dx`` alone, the same arithmetic as :func:`conv2d_backward`'s: ``col2im(dy_rows @ W)``
+    (no ``dW`` product, no bias sum)."""
+    return conv2d_backward(dy, cache, True, lowering, weight_grad=False)[0]
 
-    x_rows: np.ndarray
+
+class ConvTransposeCache(NamedTuple):
+    """``x_gemm``, the input as the product saw it, for ``dW``: rows (N*H*W, C), or ``x``
+    itself (N, C, H, W) for the per-sample form (fewer than :data:`PER_SAMPLE_CHANNELS` output
+    channels); ``W`` for ``dx``."""
+
+    x_gemm: np.ndarray
     W: np.ndarray
     x_shape: tuple[int, int, int, int]
     stride: int
@@ -312,10 +272,18 @@ def conv_transpose2d_forward(
     _, o, kh, kw = W.shape
     ho = conv_transpose_output_size(h, kh, stride, padding, output_padding)
     wo = conv_transpose_output_size(w, kw, stride, padding, output_padding)
-    x_rows = lowering.nchw_to_rows(x)  # (N*H*W, C)
-    cols = (x_rows @ channels_last_weight(W)).reshape(n, h, w, kh, kw, o)
-    y = lowering.col2im(cols, (n, o, ho, wo), stride, padding, b)
-    return y, ConvTransposeCache(x_rows, W, x.shape, stride, padding, b is not None)
+    if o < PER_SAMPLE_CHANNELS:  # per sample: x[n]^T (H*W, C) read from NCHW as it is
+        x_gemm = x
+        x_rows = x.reshape(n, x.shape[1], h * w).transpose(0, 2, 1)
+    else:
+        x_gemm = x_rows = lowering.nchw_to_rows(x)  # (N*H*W, C)
+    if lowering.col2im_taps is not None and x_rows.ndim == 2:  # tap-major (kh, kw, N, H, W, O)
+        cols = (x_rows @ tap_weight(W)).reshape(kh, kw, n, h, w, o)
+        y = lowering.col2im_taps(cols, (n, o, ho, wo), stride, padding, b)
+    else:
+        cols = (x_rows @ channels_last_weight(W)).reshape(n, h, w, kh, kw, o)
+        y = lowering.col2im(cols, (n, o, ho, wo), stride, padding, b)
+    return y, ConvTransposeCache(x_gemm, W, x.shape, stride, padding, b is not None)
 
 
 def conv_transpose2d_backward(
@@ -323,10 +291,11 @@ def conv_transpose2d_backward(
     cache: ConvTransposeCache,
     input_grad: bool = True,
     lowering: Lowering = NUMPY_LOWERING,
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    weight_grad: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Return ``(dx, dW, db)``: ``dcols = im2col(dy)`` (N*H*W, kh*kw*O), ``dx = dcols @ W^T``
     (None unless ``input_grad``), ``dW = x_rows^T @ dcols``, ``db = dy`` summed over N, H, W,
-    ``W`` as (C, kh*kw*O).
+    ``W`` as (C, kh*kw*O); ``dW`` and ``db`` are None unless ``weight_grad``.
 
     The crop ``[:, :h, :w]``: the forward scattered one window per input pixel, (N, H, W, kh, kw,
     O), so only those H x W windows of ``dy`` map to input pixels. im2col of ``dy`` yields
@@ -335,19 +304,42 @@ def conv_transpose2d_backward(
     passes a larger ``output_padding`` and leaves extra rows/columns; those extra windows map to
     no input pixel and are dropped.
     """
-    x_rows, W, x_shape, stride, padding, has_bias = cache
-    n, _, h, w = x_shape
+    x_gemm, W, x_shape, stride, padding, has_bias = cache
+    n, c, h, w = x_shape
     _, _, kh, kw = W.shape
-    dcols = lowering.im2col(dy, kh, kw, stride, padding)[:, :h, :w].reshape(n * h * w, -1)
-    dx = None
-    if input_grad:
-        dx = lowering.rows_to_nchw(dcols @ channels_last_weight(W).T, n, h, w)
-    dW = channels_first_weight(x_rows.T @ dcols, W.shape)
+    dcols = lowering.im2col(dy, kh, kw, stride, padding)[:, :h, :w]
+    dx = dW = None
+    if x_gemm.ndim == 4:  # per sample: dx[n] = W dcols[n]^T is (C, H*W), NCHW as it comes
+        dcols = dcols.reshape(n, h * w, -1)
+        if input_grad:
+            dx = (channels_last_weight(W) @ dcols.transpose(0, 2, 1)).reshape(n, c, h, w)
+        if weight_grad:
+            dW = (x_gemm.reshape(n, c, h * w) @ dcols).sum(axis=0)
+    else:
+        dcols = dcols.reshape(n * h * w, -1)
+        if input_grad:
+            dx = lowering.rows_to_nchw(dcols @ channels_last_weight(W).T, n, h, w)
+        if weight_grad:
+            dW = x_gemm.T @ dcols
+    if not weight_grad:
+        return dx, None, None
+    dW = channels_first_weight(dW, W.shape)
     return dx, dW, lowering.channel_sum(dy) if has_bias else None
 
 
+def conv_transpose2d_input_grad(
+    dy: np.ndarray, cache: ConvTransposeCache, lowering: Lowering = NUMPY_LOWERING
+) -> np.ndarray:
+    """``dx`` alone, the same arithmetic as :func:`conv_transpose2d_backward`'s:
+    ``im2col(dy) @ W^T`` (no ``dW`` product, no bias sum)."""
+    return conv_transpose2d_backward(dy, cache, True, lowering, weight_grad=False)[0]
+
+
 def lowered_ops(lowering: Lowering) -> dict[Callable, Callable]:
-    """The four convolution ops of this module bound to ``lowering``, keyed by the reference
+    """The six convolution ops of this module bound to ``lowering``, keyed by the reference
     functions: what a kernel set registers (``KERNELS.update(lowered_ops(LOWERING))``)."""
-    ops = (conv2d_forward, conv2d_backward, conv_transpose2d_forward, conv_transpose2d_backward)
+    ops = (
+        conv2d_forward, conv2d_backward, conv2d_input_grad,
+        conv_transpose2d_forward, conv_transpose2d_backward, conv_transpose2d_input_grad,
+    )  # fmt: skip
     return {op: functools.partial(op, lowering=lowering) for op in ops}

@@ -66,11 +66,17 @@ def linear_backward(
     """Return ``(dx, dW, db)``: (N, in), (out, in), (out,) or None without bias; ``dx`` is None
     when ``input_grad`` is false (the input is data).
     """
-    x, W, has_bias = cache
-    dx = None
-    if input_grad:
-        # one output feature (a discriminator's logit): dy @ W is the outer product
-        # dx[n, i] = dy[n, 0] * W[0, i], written as a broadcast rather than a GEMM with K = 1
-        # (see docs/performance.md); the same values as dy @ W
-        dx = dy * W if W.shape[0] == 1 else dy @ W
+    x, _, has_bias = cache
+    dx = linear_input_grad(dy, cache) if input_grad else None
     return dx, dy.T @ x, dy.sum(axis=0) if has_bias else None
+
+
+def linear_input_grad(dy: np.ndarray, cache: LinearCache) -> np.ndarray:
+    """``dx = dy @ W`` (N, in) alone, for a backward whose weight gradients nobody reads.
+
+    With one output feature (a discriminator's logit) ``dy @ W`` is the outer product
+    ``dx[n, i] = dy[n, 0] * W[0, i]``, written as a broadcast rather than a GEMM with K = 1 (see
+    docs/performance.md); the same values as ``dy @ W``.
+    """
+    W = cache.W
+    return dy * W if W.shape[0] == 1 else dy @ W

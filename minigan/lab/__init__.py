@@ -13,6 +13,9 @@ r"""The minimax lab: train GANs on toy data in seconds, with any objective of
 - :mod:`minigan.lab.modes`: statement 4, :func:`count_modes` and mode collapse over training,
   per objective.
 - :mod:`minigan.lab.figures`: the figures of the checks (matplotlib imported inside).
+- :mod:`minigan.lab.mistakes` (and ``mistakes_toy``, ``mistakes_figures``): six classic GAN
+  mistakes, each measured against the correct version (``minigan lab mistakes``,
+  ``docs/mistakes.md``).
 
 The tutorial that derives each statement is ``docs/minimax.md``; the objectives in the lab are
 ``docs/objectives.md``'s "In the lab". Nothing here needs more than
@@ -35,6 +38,15 @@ from minigan.lab.games import (
     readout,
     toy_settings,
 )
+from minigan.lab.mistakes import (
+    MISTAKES,
+    batchnorm_sampling,
+    bce_overflow,
+    naive_bce_terms,
+    run_mistake,
+    stable_bce_terms,
+)
+from minigan.lab.mistakes_toy import WrongSignG
 from minigan.lab.modes import ModeCoverage, ModeRun, count_modes, mode_collapse_runs, mode_table
 from minigan.lab.theory import (
     LOG4,
@@ -59,6 +71,7 @@ from minigan.lab.toy_gan import ToyGAN, TrainingLog, point_gradients, toy_mlps
 __all__ = [
     "BCE_LOSSES",
     "LOG4",
+    "MISTAKES",
     "OPTIMAL_D_TOL",
     "TOY_SETTINGS",
     "VALUE_TOL",
@@ -73,6 +86,9 @@ __all__ = [
     "ToyResult",
     "TrainingLog",
     "ValueResult",
+    "WrongSignG",
+    "batchnorm_sampling",
+    "bce_overflow",
     "check_optimal_d",
     "check_value",
     "count_modes",
@@ -84,10 +100,13 @@ __all__ = [
     "measure_saturation",
     "mode_collapse_runs",
     "mode_table",
+    "naive_bce_terms",
     "optimal_discriminator",
     "point_gradients",
     "readout",
+    "run_mistake",
     "run_toy",
+    "stable_bce_terms",
     "toy_mlps",
     "toy_settings",
     "train_discriminator",

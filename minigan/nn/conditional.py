@@ -50,6 +50,9 @@ convolution from C to C + K input channels (see the measurement in :mod:`minigan
 >>> x = G(np.zeros((2, 2), np.float32), np.array([0, 4])); out = D(x, np.array([0, 4]))
 >>> out.shape, G.backward(np.ones_like(x)).shape, D.backward(np.ones_like(out)).shape
 ((2, 1), (2, 2), (2, 4))
+>>> e = G.embedding(np.array([0, 4]))  # (2, 3): feed G a blend of them with forward_embedded
+>>> bool((G.forward_embedded(np.zeros((2, 2), np.float32), e) == x).all())
+True
 >>> list(D.state_dict())
 ['features.0.weight', 'features.0.bias', 'linear.weight', 'linear.bias', 'embed.weight']
 """
@@ -137,12 +140,38 @@ class ConditionalGenerator(Module):
     def __call__(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:  # type: ignore[override]
         return self.forward(z, y)
 
+    def embedding(self, y: np.ndarray) -> np.ndarray:
+        """The labels' embeddings ``e_y`` (N, E), a copy of the rows of ``embed.weight``."""
+        check_indices(_Named(self), y, self.num_classes, "labels", "classes")
+        if y.ndim != 1:
+            raise ValueError(f"{_Named(self)!r}: expected labels (N,), got shape {y.shape}")
+        return self.embed.weight.data[y]  # fancy indexing copies
+
+    def forward_embedded(self, z: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """``body([z, e])`` for any embeddings ``e`` (N, E), e.g. a blend of two classes' rows
+        (``minigan interpolate --labels``); ``forward(z, y)`` is ``forward_embedded(z,
+        embedding(y))``. Inference only: the next ``backward`` refuses (no labels to send
+        ``de`` to)."""
+        named = _Named(self)
+        check_input(named, z, (2,), self.z_dim, f"(N, {self.z_dim})")  # type: ignore[arg-type]
+        e_shape = f"(N, {self.embedding_dim})"
+        check_input(named, e, (2,), self.embedding_dim, e_shape)  # type: ignore[arg-type]
+        if e.shape[0] != z.shape[0]:
+            raise ValueError(f"{named!r}: {z.shape[0]} noise vectors but {e.shape[0]} embeddings")
+        self._cache = None
+        return self.body(np.concatenate([z, e], axis=1))  # (N, z_dim + E)
+
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """Return ``dz`` (N, z_dim); add into the body's and the embedding's gradients."""
         self._saved()
         dh = self.body.backward(dy)  # (N, z_dim + E)
         self.embed.backward(dh[:, self.z_dim :])
         return np.ascontiguousarray(dh[:, : self.z_dim])
+
+    def backward_input(self, dy: np.ndarray) -> np.ndarray:
+        """``dz`` alone: the body's input gradient, its noise columns; no gradient touched."""
+        self._saved()
+        return np.ascontiguousarray(self.body.backward_input(dy)[:, : self.z_dim])
 
     def backward_params(self, dy: np.ndarray) -> None:
         """The parameter gradients only. The body's input gradient is still computed: its
@@ -209,6 +238,12 @@ class ProjectionDiscriminator(Module):
         """The parameter gradients only (D's first layer skips its input-gradient product)."""
         self.features.backward_params(self._dh(dy))
 
+    def backward_input(self, dy: np.ndarray) -> np.ndarray:
+        """``dx`` alone, ``dh = dy * (w + e)`` through the features' :meth:`backward_input`:
+        no weight, bias or embedding gradient is formed or touched."""
+        _, e = self._saved()
+        return self.features.backward_input(self.linear.backward_input(dy) + dy * e)
+
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}"
 
@@ -231,6 +266,9 @@ class WithLabels(Module):
 
     def backward_params(self, dy: np.ndarray) -> None:
         self.module.backward_params(dy)
+
+    def backward_input(self, dy: np.ndarray) -> np.ndarray:
+        return self.module.backward_input(dy)
 
 
 def gradcheck_cases(rng: np.random.Generator, n: int) -> list[tuple[Module, np.ndarray, str]]:

@@ -101,5 +101,9 @@ class Embedding(Module):
     def backward_params(self, dy: np.ndarray) -> None:
         self.backward(dy)
 
+    def backward_input(self, dy: np.ndarray) -> None:  # type: ignore[override]
+        """The indices get no gradient and the weight's is not wanted: nothing to do (None)."""
+        self._saved()
+
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"

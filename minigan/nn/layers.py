@@ -53,6 +53,8 @@ class _WeightLayer(Module):
     parameters, and a backward through their reference function ``_backward_op``,
     ``(dy, cache, input_grad) -> (dx, dW, db)``, that adds ``dW`` and ``db`` into the gradients
     and, for :meth:`backward_params`, skips the input-gradient product (``dx`` is None).
+    :meth:`backward_input` and :meth:`input_grad` run ``_input_op``, ``(dy, cache) -> dx``: the
+    same ``dx`` with no weight-gradient product and no bias sum.
 
     **Second order.** Each is affine, ``y = A_W x + b`` with ``A_W`` linear in ``x`` *and* in
     ``W``, so ``dx = A_W^T dy`` is bilinear in ``(W, dy)`` and free of ``b``. For a fixed ``v`` of
@@ -68,6 +70,7 @@ class _WeightLayer(Module):
     weight: Parameter
     bias: Parameter | None
     _backward_op: staticmethod
+    _input_op: staticmethod
     _second_order_refusal = None
 
     def _apply(self, x: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, object]:
@@ -91,9 +94,12 @@ class _WeightLayer(Module):
             self.bias.grad += db
         return dx
 
-    def input_grad(self, dy: np.ndarray) -> np.ndarray:
+    def backward_input(self, dy: np.ndarray) -> np.ndarray:
         check_dy(self, dy)
-        dx, _, _ = backend.kernel(self._backward_op, dy)(dy, self._saved(), True)
+        return backend.kernel(self._input_op, dy)(dy, self._saved())
+
+    def input_grad(self, dy: np.ndarray) -> np.ndarray:
+        dx = self.backward_input(dy)
         object.__setattr__(self, "_dy", dy)
         return dx
 
@@ -109,6 +115,7 @@ class Linear(_WeightLayer):
     """``y = x W^T + b``; ``weight`` (out_features, in_features), input (N, in_features)."""
 
     _backward_op = staticmethod(F.linear_backward)
+    _input_op = staticmethod(F.linear_input_grad)
 
     def __init__(
         self,
@@ -186,6 +193,7 @@ class Conv2d(_ConvBase):
     """
 
     _backward_op = staticmethod(F.conv2d_backward)
+    _input_op = staticmethod(F.conv2d_input_grad)
 
     def __init__(
         self,
@@ -228,6 +236,7 @@ class ConvTranspose2d(_ConvBase):
     """
 
     _backward_op = staticmethod(F.conv_transpose2d_backward)
+    _input_op = staticmethod(F.conv_transpose2d_input_grad)
 
     def __init__(
         self,
@@ -283,6 +292,9 @@ class Flatten(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy.reshape(self._saved())
 
+    def backward_input(self, dy: np.ndarray) -> np.ndarray:
+        return self.backward(dy)
+
     def input_grad(self, dy: np.ndarray) -> np.ndarray:
         return self.backward(dy)
 
@@ -312,6 +324,9 @@ class Reshape(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy.reshape(self._saved())
+
+    def backward_input(self, dy: np.ndarray) -> np.ndarray:
+        return self.backward(dy)
 
     def input_grad(self, dy: np.ndarray) -> np.ndarray:
         return self.backward(dy)

@@ -12,6 +12,21 @@ shapes match PyTorch's.
 >>> list(model.state_dict())
 ['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked']
 
+**Input gradient only.** ``backward_input(dy)`` returns the same ``dx`` as ``backward(dy)``, by
+the same arithmetic, and touches **no** ``Parameter.grad``: for a model whose input gradient is
+wanted but whose weight gradients are not (D in a generator step: ``dloss_G / dfake``). Layers
+with weights skip their weight-gradient products (``Linear``, ``Conv2d``, ``ConvTranspose2d``:
+no ``dW`` GEMM, no bias sum; ``BatchNorm`` still forms the sums of ``dy`` and ``dy * xhat`` its
+``dx`` needs, but adds nothing). The default, for a module that does not override it, runs
+``backward`` and, if the module has parameters, puts their gradients back as they were (correct
+for any module, but no faster); a parameter-free module (activations, ``Flatten``, pooling) runs
+its ``backward`` as it is. Unlike ``input_grad`` below, it keeps nothing for a later pass.
+
+>>> lin = nn.Linear(3, 2)
+>>> _ = lin(np.ones((4, 3), np.float32))
+>>> lin.backward_input(np.ones((4, 2), np.float32)).shape, float(np.abs(lin.weight.grad).max())
+((4, 3), 0.0)
+
 **Second order** (for a gradient penalty, :mod:`minigan.penalty`). After ``forward(x)``,
 
 - ``input_grad(dy)`` returns the same ``dx`` as ``backward(dy)`` but adds **nothing** into the
@@ -51,6 +66,9 @@ import numpy as np
 
 from minigan import backend
 from minigan.backend import to_numpy
+from minigan.nn.checks import check_dy, check_input
+
+__all__ = ["Module", "Parameter", "SecondOrderError", "Sequential", "check_dy", "check_input"]
 
 
 class SecondOrderError(ValueError):
@@ -119,6 +137,20 @@ class Module:
         ``ConvTranspose2d``) skip it; the rest run :meth:`backward` and drop ``dx``.
         """
         self.backward(dy)
+
+    def backward_input(self, dy: np.ndarray) -> np.ndarray:
+        """``dx`` as :meth:`backward` returns it, leaving every ``Parameter.grad`` untouched (see
+        the module docstring). This default runs :meth:`backward` and restores the gradients of
+        the module's parameters, if it has any; layers override it to skip the weight-gradient
+        work."""
+        params = self.parameters()
+        if not params:
+            return self.backward(dy)
+        saved = [p.grad.copy() for p in params]
+        dx = self.backward(dy)
+        for p, g in zip(params, saved):
+            p.grad[...] = g
+        return dx
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
@@ -263,59 +295,6 @@ class Module:
         return f"{type(self).__name__}({body})"
 
 
-def check_input(
-    module: Module, x: Any, ndims: tuple[int, ...], channels: int | None, what: str
-) -> None:
-    """Raise a clear ``TypeError``/``ValueError`` naming ``module`` when ``x`` does not fit.
-
-    ``ndims`` are the accepted numbers of dimensions, ``channels`` the required size of axis 1
-    (None for any), ``what`` the expected shape in words, e.g. ``"(N, 3, H, W)"``. A floating
-    input must have the dtype of the module's parameters, so float32 never turns float64 silently.
-    An empty batch (N = 0) is refused.
-    """
-    device = backend.device_of(x)
-    if device is None:
-        raise TypeError(f"{module!r}: expected a NumPy array {what}, got {type(x).__name__}")
-    params = module.parameters()
-    if params and backend.device_of(params[0].data) != device:
-        where = backend.device_of(params[0].data)
-        raise TypeError(
-            f"{module!r}: got a {device} array but the module's parameters are {where} arrays; "
-            f"move one of them (module.to({device!r}) or minigan.backend.to_device)"
-        )
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{module!r}: expected a floating-point array, got dtype {x.dtype}")
-    if module.dtype is not None and x.dtype != module.dtype:
-        raise TypeError(
-            f"{module!r}: expected {module.dtype} input (the dtype of its parameters), "
-            f"got {x.dtype}; cast the input or call .to({x.dtype}) on the module"
-        )
-    if x.ndim not in ndims:
-        raise ValueError(f"{module!r}: expected input of shape {what}, got shape {x.shape}")
-    if x.shape[0] == 0:  # one behaviour for every layer: PyTorch's BatchNorm refuses it too
-        raise ValueError(
-            f"{module!r}: expected a batch of at least one sample, got shape {x.shape}"
-        )
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(
-            f"{module!r}: expected input of shape {what} with {channels} at axis 1, "
-            f"got shape {x.shape}"
-        )
-
-
-def check_dy(module: Module, dy: Any) -> None:
-    """Raise a clear ``TypeError`` naming ``module`` when the upstream gradient ``dy`` is not an
-    array of the module's parameter dtype: a float64 ``dy`` into a float32 layer would
-    otherwise come back as a float64 ``dx``."""
-    if backend.device_of(dy) is None:
-        raise TypeError(f"{module!r}: expected an array dy, got {type(dy).__name__}")
-    if module.dtype is not None and dy.dtype != module.dtype:
-        raise TypeError(
-            f"{module!r}: expected a {module.dtype} dy (the dtype of its parameters), got "
-            f"{dy.dtype}; float32 stays float32 end to end"
-        )
-
-
 class Sequential(Module):
     """Modules applied in order; ``backward`` runs them in reverse."""
 
@@ -341,6 +320,13 @@ class Sequential(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         for layer in reversed(list(self)):
             dy = layer.backward(dy)
+        return dy
+
+    def backward_input(self, dy: np.ndarray) -> np.ndarray:
+        """Each layer's :meth:`Module.backward_input`, last to first: ``dx`` with no parameter
+        gradient touched."""
+        for layer in reversed(list(self)):
+            dy = layer.backward_input(dy)
         return dy
 
     def backward_params(self, dy: np.ndarray) -> None:

@@ -81,6 +81,12 @@ class _BatchNorm(Module):
         check_dy(self, dy)
         return self._backward(dy)
 
+    def backward_input(self, dy: np.ndarray) -> np.ndarray:
+        """``dx`` alone: the same kernel (it needs the sums of ``dy`` and ``dy * xhat``
+        anyway), its ``dgamma`` and ``dbeta`` dropped rather than added."""
+        check_dy(self, dy)
+        return backend.kernel(F.batchnorm_backward, dy)(dy, self._saved())[0]
+
     def _backward(self, dy: np.ndarray) -> np.ndarray:
         dx, dgamma, dbeta = backend.kernel(F.batchnorm_backward, dy)(dy, self._saved())
         self.weight.grad += dgamma

@@ -4,7 +4,8 @@
 to its fast version (same signature, same cache type); :func:`minigan.backend.kernel` reads it
 when the ``numba`` backend is selected. One module per reference module: :mod:`.conv` (the
 convolution lowering, registered through :func:`minigan.functional.conv.lowered_ops`),
-:mod:`.activations`, :mod:`.batchnorm`, :mod:`.adam`.
+:mod:`.activations`, :mod:`.batchnorm`, :mod:`.adam`; :mod:`.launch` compiles each of their
+loops for Numba's thread pool and for the calling thread, and picks one by the array's size.
 
 Ops left out run the reference, on purpose: Linear (one BLAS GEMM and a bias add, nothing else
 worth a kernel), Tanh (NumPy's SIMD ``tanh`` is faster), the losses (a few logits), and

@@ -9,26 +9,28 @@ the mask ``x > 0`` in a :class:`~minigan.functional.activations.LeakyReLUCache`)
 - backward, one pass over ``dy``: a select by ``y > 0`` or by the mask (the reference builds a
   factor array first).
 
-The op is a compile-time-invariant integer argument, so the branch is hoisted out of the loop
-and each op gets a plain vectorised loop. The slope is cast to the array's dtype before the
-call, so float32 arrays are computed in float32 as in the reference. Tanh stays with the
-reference: NumPy's SIMD ``tanh`` beats the scalar ``tanhf`` a Numba loop calls
+Arrays of up to millions of values run on the calling thread
+(:mod:`minigan.kernels.numba.launch`). The op is a compile-time-invariant integer argument, so
+the branch is hoisted out of the loop and each op gets a plain vectorised loop. The slope is
+cast to the array's dtype before the call, so float32 arrays are computed in float32 as in the
+reference. Tanh stays with the reference: NumPy's SIMD ``tanh`` beats the scalar ``tanhf`` a
+Numba loop calls
 (``docs/performance.md``, "The kernels, measured").
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from minigan.functional.activations import LeakyReLUCache
+from minigan.kernels.numba.launch import pick, twins
 
 RELU, LEAKY_RELU = 0, 1
 _NO_MASK = np.zeros(0, np.bool_)
 
 
-@njit(parallel=True, cache=True)
-def _forward(x, kind, slope, y, positive):  # pragma: no cover - compiled
+def _forward_loop(x, kind, slope, y, positive):  # pragma: no cover - compiled
     zero = x.dtype.type(0)
     if kind == RELU:
         for i in prange(x.size):
@@ -40,8 +42,7 @@ def _forward(x, kind, slope, y, positive):  # pragma: no cover - compiled
             y[i] = v if v > zero else v * slope
 
 
-@njit(parallel=True, cache=True)
-def _backward(dy, kind, slope, y, positive, dx):  # pragma: no cover - compiled
+def _backward_loop(dy, kind, slope, y, positive, dx):  # pragma: no cover - compiled
     zero = dy.dtype.type(0)
     if kind == RELU:
         for i in prange(dy.size):
@@ -49,6 +50,9 @@ def _backward(dy, kind, slope, y, positive, dx):  # pragma: no cover - compiled
     else:
         for i in prange(dy.size):
             dx[i] = dy[i] if positive[i] else dy[i] * slope
+
+
+_forward, _backward = twins(_forward_loop), twins(_backward_loop)
 
 
 def activation_forward(
@@ -60,7 +64,9 @@ def activation_forward(
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
     positive = np.empty(x.shape, np.bool_) if kind == LEAKY_RELU else _NO_MASK
-    _forward(x.reshape(-1), kind, x.dtype.type(slope), y.reshape(-1), positive.reshape(-1))
+    pick(_forward, x.size, streaming=True)(
+        x.reshape(-1), kind, x.dtype.type(slope), y.reshape(-1), positive.reshape(-1)
+    )
     return y, (positive if kind == LEAKY_RELU else None)
 
 
@@ -72,7 +78,9 @@ def activation_backward(
     saved = np.ascontiguousarray(saved).reshape(-1)
     y, positive = (np.empty(0, dy.dtype), saved) if kind == LEAKY_RELU else (saved, _NO_MASK)
     dx = np.empty_like(dy)
-    _backward(dy.reshape(-1), kind, dy.dtype.type(slope), y, positive, dx.reshape(-1))
+    pick(_backward, dy.size, streaming=True)(
+        dy.reshape(-1), kind, dy.dtype.type(slope), y, positive, dx.reshape(-1)
+    )
     return dx
 
 

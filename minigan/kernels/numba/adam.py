@@ -5,20 +5,21 @@ factors from :func:`~minigan.functional.adam.adam_step_factors`); same signature
 contract. The only difference is fusion: per element, the reference's operations in its order
 and in the array's dtype (no fastmath, no fused multiply-add, so float32 results match it bit
 for bit), in one pass that reads four arrays and writes three, where the reference makes several
-passes and temporaries over each parameter.
+passes and temporaries over each parameter; small parameters run it on the calling thread
+(:mod:`minigan.kernels.numba.launch`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from minigan.functional.adam import adam_step_factors
 from minigan.functional.adam import adam_update as reference_adam_update
+from minigan.kernels.numba.launch import pick, twins
 
 
-@njit(parallel=True, cache=True)
-def _adam(w, g, m, v, b1, c1, b2, c2, step_size, inv_sqrt_bc2, eps):  # pragma: no cover
+def _adam_loop(w, g, m, v, b1, c1, b2, c2, step_size, inv_sqrt_bc2, eps):  # pragma: no cover
     for i in prange(w.size):
         gi = g[i]
         mi = m[i] * b1 + c1 * gi
@@ -26,6 +27,9 @@ def _adam(w, g, m, v, b1, c1, b2, c2, step_size, inv_sqrt_bc2, eps):  # pragma: 
         m[i] = mi
         v[i] = vi
         w[i] -= step_size * (mi / (np.sqrt(vi) * inv_sqrt_bc2 + eps))
+
+
+_adam = twins(_adam_loop)
 
 
 def adam_update(
@@ -50,7 +54,7 @@ def adam_update(
         return
     f = w.dtype.type
     step_size, inv_sqrt_bc2 = adam_step_factors(lr, beta1, beta2, t)
-    _adam(
+    pick(_adam, w.size)(
         *(a.reshape(-1) for a in arrays),
         f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(step_size), f(inv_sqrt_bc2), f(eps),
     )  # fmt: skip

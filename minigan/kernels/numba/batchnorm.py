@@ -15,7 +15,9 @@ differs from the reference:
 - **fusion**: forward writes :math:`\hat x` and :math:`y = \gamma \hat x + \beta` in one sweep
   (in float32, with :math:`\mu` and :math:`1/\sqrt{\sigma^2+\epsilon}` rounded to float32 first),
   backward writes :math:`dx = \gamma\,\mathrm{inv\_std}\,(dy - d\beta/m - \hat x\,d\gamma/m)` in
-  one (the two means zero in evaluation mode); the reference makes several array passes.
+  one (the two means zero in evaluation mode); the reference makes several array passes;
+- **threads**: DCGAN-28's BatchNorm2d inputs run on the calling thread, faster there than on
+  Numba's pool (:mod:`minigan.kernels.numba.launch`).
 
 The running statistics (C values) are updated with the reference's NumPy expressions. A 2-D
 input (N, C) (``BatchNorm1d`` after a ``Linear``) goes to the reference: every channel is then
@@ -30,6 +32,7 @@ from numba import njit, prange
 
 from minigan.functional import batchnorm as reference
 from minigan.functional.batchnorm import BatchNormCache
+from minigan.kernels.numba.launch import pick, twins
 
 # The float64 sums allow reassociation and contraction to fused multiply-adds, their only
 # relaxations: LLVM then vectorises them (several lanes instead of one chain of dependent adds),
@@ -70,8 +73,7 @@ def _sums(a, b, ch):  # pragma: no cover - compiled
     return s, s_ab
 
 
-@njit(parallel=True, cache=True)
-def _forward(x, gamma, beta, mean, var, training, eps, y, x_hat):  # pragma: no cover
+def _forward_loop(x, gamma, beta, mean, var, training, eps, y, x_hat):  # pragma: no cover
     n, c, length = x.shape
     m = n * length
     for ch in prange(c):
@@ -88,8 +90,7 @@ def _forward(x, gamma, beta, mean, var, training, eps, y, x_hat):  # pragma: no 
                 y[nb, ch, i] = h * g + b
 
 
-@njit(parallel=True, cache=True)
-def _backward(dy, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):  # pragma: no cover
+def _backward_loop(dy, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):  # pragma: no cover
     n, c, length = dy.shape
     m = n * length
     for ch in prange(c):
@@ -101,6 +102,9 @@ def _backward(dy, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):  # pragma
         for nb in range(n):
             for i in range(length):
                 dx[nb, ch, i] = scale * (dy[nb, ch, i] - mean_d - x_hat[nb, ch, i] * mean_dh)
+
+
+_forward, _backward = twins(_forward_loop), twins(_backward_loop)
 
 
 def _as_ncl(a: np.ndarray) -> np.ndarray:
@@ -132,7 +136,9 @@ def batchnorm_forward(
     else:
         mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
     y, x_hat = np.empty_like(x3), np.empty_like(x3)
-    _forward(x3, gamma, beta, mean, var, training, float(eps), y, x_hat)
+    pick(_forward, x3.size, streaming=True)(
+        x3, gamma, beta, mean, var, training, float(eps), y, x_hat
+    )
     if training:
         reference.update_running_stats(running_mean, running_var, mean, var, x.size // c, momentum)
     inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
@@ -150,5 +156,7 @@ def batchnorm_backward(
     c = dy.shape[1]
     dx = np.empty_like(dy3)
     dgamma, dbeta = np.empty(c), np.empty(c)
-    _backward(dy3, _as_ncl(x_hat), gamma, inv_std, training, dx, dgamma, dbeta)
+    pick(_backward, dy3.size, streaming=True)(
+        dy3, _as_ncl(x_hat), gamma, inv_std, training, dx, dgamma, dbeta
+    )
     return dx.reshape(dy.shape), dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)

@@ -12,7 +12,8 @@ lowering differ, both by fusion and memory order, not by math:
   kh*kw strided slice-adds over the whole batch, then a transposing copy). Outputs with fewer
   than :data:`MIN_CHANNELS` channels go to the reference, whose slice-adds are as fast there;
 - :func:`rows_to_nchw` turns the (N*H*W, C) GEMM rows into NCHW with the bias fused (the
-  reference copies, then adds the bias in a second pass).
+  reference copies, then adds the bias in a second pass), on the calling thread up to large
+  sizes (:mod:`minigan.kernels.numba.launch`).
 
 :func:`col2im` accumulates in float32, as the reference, but in another order (window by
 window, where the reference goes offset by offset), so sums differ by rounding. im2col, the
@@ -27,6 +28,7 @@ from numba import njit, prange
 
 from minigan.functional import conv as reference
 from minigan.functional.conv import Lowering
+from minigan.kernels.numba.launch import pick, twins
 
 _NO_BIAS = np.zeros(0, np.float32)
 
@@ -78,8 +80,7 @@ def col2im(
     return _col2im(np.ascontiguousarray(cols), x_shape[2], x_shape[3], stride, padding, _bias(bias))
 
 
-@njit(parallel=True, cache=True)
-def _rows_to_nchw(rows, n, h, w, bias):  # pragma: no cover - compiled
+def _rows_to_nchw_loop(rows, n, h, w, bias):  # pragma: no cover - compiled
     c = rows.shape[1]
     out = np.empty((n, c, h * w), rows.dtype)
     for nb in prange(n):
@@ -90,12 +91,15 @@ def _rows_to_nchw(rows, n, h, w, bias):  # pragma: no cover - compiled
     return out.reshape(n, c, h, w)
 
 
+_rows_to_nchw = twins(_rows_to_nchw_loop)
+
+
 def rows_to_nchw(
     rows: np.ndarray, n: int, h: int, w: int, bias: np.ndarray | None = None
 ) -> np.ndarray:
     """Fast :func:`minigan.functional.conv.rows_to_nchw`: (N*H*W, C) GEMM rows to a contiguous
     (N, C, H, W), ``+ bias[c]`` fused."""
-    return _rows_to_nchw(rows, n, h, w, _bias(bias))
+    return pick(_rows_to_nchw, rows.size, streaming=True)(rows, n, h, w, _bias(bias))
 
 
 #: The Numba lowering: the two kernels above; NumPy's im2col, transpose to rows and channel sum.
