@@ -2,13 +2,13 @@
 the current one (and the PyTorch twin), their DCGAN-28 iterations interleaved.
 
 Separate runs of ``bench_step.py`` on a shared machine drift by more than most changes gain, so
-this puts both versions in one process: the copy in ``BEFORE/minigan`` (for instance
-``cp -r minigan /work/snap/perf_before/``, taken before the change) is copied to a temporary
-directory as the package ``minigan_before`` (its own imports renamed), and every contender's
-iterations run in turn, in blocks of ``BLOCK``:
+this puts both versions in one process: the copy in ``BEFORE/minigan`` (for instance a
+worktree of the commit before the change, ``git worktree add ../minigan-before COMMIT``) is
+copied to a temporary directory as the package ``minigan_before`` (its own imports renamed),
+and every contender's iterations run in turn, in blocks of ``BLOCK``:
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_compare.py --before /work/snap/perf_before
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_compare.py --before /work/snap/perf_before --threads 1 --cpu-time
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_compare.py --before ../minigan-before
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_compare.py --before ../minigan-before --threads 1 --cpu-time
 
 Both versions run with this version's process tuning (``minigan.tuning.tune_process``).
 """

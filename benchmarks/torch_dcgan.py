@@ -56,7 +56,8 @@ class Trainer:
 
     D step: real batch then a fresh fake batch (generated without a graph), BCE with logits,
     one backward each (gradients accumulate), Adam step. G step: fresh noise, non-saturating
-    loss through D, Adam step on G. Adam(2e-4, betas (0.5, 0.999)). Weights, the real batch and
+    loss through D (whose weights need no gradient there: ``requires_grad_(False)``, as
+    minigan's step forms none), Adam step on G. Adam(2e-4, betas (0.5, 0.999)). Weights, the real batch and
     the noise generator may be handed over from a minigan trainer (:func:`twin`), so both compute
     the same numbers. An iteration's noise (D step, G step) waits in ``z``: drawn from ``rng``
     with NumPy at construction, so both engines' first iterations see the same noise, and after
@@ -107,10 +108,13 @@ class Trainer:
         loss_fake = self.bce(self.D(fake), self.zeros)
         loss_fake.backward()
         self.opt_d.step()
-        # G step: minimise -log D(G(z)) (non-saturating)
+        # G step: minimise -log D(G(z)) (non-saturating). D's weights need no gradient here, and
+        # minigan's step forms none (D.backward_input): the same work on both sides
         self.opt_g.zero_grad(set_to_none=False)
+        self.D.requires_grad_(False)
         loss_g = self.bce(self.D(self.G(self.z[1])), self.ones)
         loss_g.backward()
+        self.D.requires_grad_(True)
         self.opt_g.step()
         return loss_real.detach() + loss_fake.detach(), loss_g.detach()
 

@@ -81,7 +81,7 @@ def d_step(
     objective = get_objective(objective)
     # ---------------------------------------------------------------------------------------
     # D: maximise  E log D(x) + E log(1 - D(G(z)))  (the objective's D loss, minimised)
-    # zero_grad also drops the D gradients left by the last G step. D caches only its last
+    # zero_grad drops the last D step's gradients (the G step forms none). D caches only its last
     # forward, so each batch goes forward then backward at once; the two backward passes add
     # into D's gradients.
     # ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minigan import models, nn, optim
+from minigan.gradcheck import numeric_gradient, relative_error
 from minigan.objectives import get_objective
 from minigan.step import g_step
 
@@ -157,3 +158,31 @@ def test_g_step_leaves_d_grads_and_gives_the_same_g_grads(backend, model):
     for p, g in zip(G.parameters(), expected):
         assert np.array_equal(p.grad, g)
     assert all((p.grad == 1.5).all() for p in D.parameters())
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_backward_input_matches_finite_differences_in_float64(backend, conditional, rng):
+    """``<dy, D(x)>`` differentiated in ``x`` by central differences, float64, against
+    ``backward_input`` through convolutions, BatchNorm (training), LeakyReLU, Tanh and a
+    projection head."""
+    features = nn.Sequential(
+        nn.Conv2d(2, 9, 3, 2, 1, rng=rng), nn.BatchNorm2d(9), nn.Tanh(),
+        nn.ConvTranspose2d(9, 3, 2, 1, 0, rng=rng), nn.LeakyReLU(0.2), nn.Flatten(),
+    )  # fmt: skip
+    head = nn.Linear(3 * 4 * 4, 1, rng=rng)
+    if conditional:
+        D = nn.ProjectionDiscriminator(features, head, 3, rng=rng).to(np.float64)
+        D = nn.WithLabels(D, np.array([0, 2, 2, 1]))
+    else:
+        D = nn.Sequential(features, head).to(np.float64)
+    x = _away_from_kink(rng, (4, 2, 6, 6))
+    dy = rng.standard_normal((4, 1))
+    D.forward(x)
+    analytic = D.backward_input(dy)
+    assert not any(p.grad.any() for p in D.parameters())
+    numeric, _ = numeric_gradient(lambda: float(np.vdot(dy, D.forward(x))), x)
+    assert relative_error(numeric, analytic) < 1e-6
+
+
+def _away_from_kink(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.1, 1.0, size=shape)

@@ -192,12 +192,13 @@ def test_step_flops_match_the_layer_sums():
     common = bench_module("common")
     # batch 64 by hand: G forward 0.93 GFLOP (Linear 80.3M, ConvT 822.1M + 25.7M), D forward
     # 0.849 GFLOP (Conv 25.7M + 822.1M, Linear 0.8M); a backward costs two forwards (dx, dW):
-    # 9 D forwards' worth + 4 G's, less the input gradients of the first layers that nobody
-    # reads (D's in the two D-step backwards, G's in its one)
+    # 8 D forwards' worth (3 forwards, 3 input gradients, 2 weight gradients: the G step forms
+    # no weight gradient of D) + 4 G's, less the input gradients of the first layers that
+    # nobody reads (D's in the two D-step backwards, G's in its one)
     g0, d0 = 2 * 64 * 100 * 6272, 2 * 64 * 196 * 64 * 16
     g = g0 + 2 * 64 * (49 * 128 * 1024 + 196 * 64 * 16)
     d = d0 + 2 * 64 * (49 * 128 * 1024 + 6272)
-    assert common.step_flops(64) == 9 * d + 4 * g - 2 * d0 - g0
+    assert common.step_flops(64) == 8 * d + 4 * g - 2 * d0 - g0
     assert len(common.iteration_gemms(64)) == 3 * 3 + 3 * 3
 
 

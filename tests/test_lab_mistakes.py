@@ -92,6 +92,37 @@ def test_batchnorm_train_mode_changes_the_image_eval_mode_not_at_all():
     assert r.train_images.dtype == F32 and r.train_images.shape == (3, 1, 28, 28)
 
 
+def test_batchnorm_on_a_given_generator_keeps_its_statistics_and_mode():
+    from minigan import models, nn
+
+    G, _ = models.dcgan28(z_dim=8, rng=np.random.default_rng(1))
+    for _ in range(3):  # running statistics, as training leaves them
+        G.forward(np.random.default_rng(2).standard_normal((16, 8), dtype=F32))
+    G.eval()
+    state = {k: v.copy() for k, v in G.state_dict().items()}
+    r = batchnorm_sampling(np.random.default_rng(0), G, 8, batch=4, redraws=3, sizes=(2, 8))
+    assert r.trained and r.train_change > 0 and r.eval_change == 0.0
+    assert not G.training  # given back as it came: its mode and its running statistics
+    assert any("running" in k for k in state)
+    assert all(np.array_equal(G.state_dict()[k], v) for k, v in state.items())
+    no_bn = nn.Sequential(nn.Linear(8, 784), nn.Reshape(1, 28, 28))
+    with pytest.raises(ValueError, match="BatchNorm"):
+        batchnorm_sampling(np.random.default_rng(0), no_bn, 8)
+
+
+def test_command_generator_must_be_a_dcgan28_run(tmp_path, capsys):
+    from minigan.train import TrainConfig, Trainer
+
+    images = np.random.default_rng(0).integers(0, 256, (16, 28, 28), dtype=np.uint8)
+    config = TrainConfig(data="random", model="mlp", batch=8, z_dim=8)
+    Trainer(config, tmp_path / "mlp", images=images, quiet=True, pictures=False).fit(max_iters=1)
+    args = ["lab", "mistakes", "--only", "batchnorm", "--out", str(tmp_path / "out")]
+    assert main([*args, "--generator", str(tmp_path / "mlp")]) == 2
+    assert "needs an unconditional dcgan28 run" in capsys.readouterr().err
+    assert main([*args, "--generator", str(tmp_path / "missing")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+
+
 def test_wrong_sign_generator_ends_farther_from_the_data():
     r = mistakes_toy.wrong_sign(seed=0, steps=100, every=50)
     assert r.wrong.distance[-1] > r.right.distance[-1] + 0.5

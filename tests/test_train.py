@@ -52,8 +52,8 @@ def without_seconds(records):
 def test_train_step_runs_each_phase_in_order():
     """D step: G makes the fakes; D forward and backward on the real batch, then on the fake
     one, both backwards without the image gradient (``backward_params``); step; G is never
-    backpropagated in the D step. Then G: forward, D forward, D backward (with it), G backward
-    (without the noise's), step."""
+    backpropagated in the D step. Then G: forward, D forward, D's input gradient alone
+    (``backward_input``: no weight gradient of D), G backward (without the noise's), step."""
     rng = np.random.default_rng(0)
     G, D = build("mlp", z_dim=4, rng=rng)
     opt_G, opt_D = Adam(G.parameters(), 2e-4), Adam(D.parameters(), 2e-4)
@@ -72,6 +72,7 @@ def test_train_step_runs_each_phase_in_order():
         spy(obj, "forward", f"{prefix}.forward")
         spy(obj, "backward", f"{prefix}.backward")
         spy(obj, "backward_params", f"{prefix}.backward_params")
+        spy(obj, "backward_input", f"{prefix}.backward_input")
     spy(opt_D, "step", "opt_D.step")
     spy(opt_G, "step", "opt_G.step")
     real = rng.uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32)
@@ -79,7 +80,8 @@ def test_train_step_runs_each_phase_in_order():
     metrics = as_floats(train_step(G, D, opt_G, opt_D, real, noise))
     assert events == [
         "G.forward", "D.forward", "D.backward_params", "D.forward", "D.backward_params",
-        "opt_D.step", "G.forward", "D.forward", "D.backward", "G.backward_params", "opt_G.step",
+        "opt_D.step", "G.forward", "D.forward", "D.backward_input", "G.backward_params",
+        "opt_G.step",
     ]  # fmt: skip
     assert set(metrics) == {"loss_D", "loss_G", "D_x", "D_G_z"}
     assert 0 < metrics["D_x"] < 1 and 0 < metrics["D_G_z"] < 1

@@ -38,6 +38,7 @@ __all__ = [
     "POSITIVE_INT",
     "SEED",
     "add_backend_argument",
+    "add_run_argument",
     "error",
     "number_type",
     "release_backend",
@@ -92,6 +93,16 @@ def OUT_FILE(text: str) -> Path:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return path
+
+
+def add_run_argument(parser: argparse.ArgumentParser) -> None:
+    """The positional ``checkpoint`` of the commands that read a trained generator."""
+    parser.add_argument(
+        "checkpoint",
+        metavar="RUN_DIR|CHECKPOINT",
+        help="a run directory (from minigan train --out), its checkpoint/ directory, or the "
+        "G.safetensors in it",
+    )
 
 
 def error(command: str, exc: BaseException | str) -> int:

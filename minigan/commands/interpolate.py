@@ -47,6 +47,7 @@ from minigan.commands import (
     POSITIVE_INT,
     SEED,
     add_backend_argument,
+    add_run_argument,
     error,
     number_type,
     select_backend,
@@ -62,12 +63,7 @@ VAE_MODEL = "vae28"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``minigan interpolate``."""
-    parser.add_argument(
-        "checkpoint",
-        metavar="RUN_DIR|CHECKPOINT",
-        help="a run directory (from minigan train --out), its checkpoint/ directory, or the "
-        "G.safetensors in it",
-    )
+    add_run_argument(parser)
     what = parser.add_argument_group("the path's points (one kind)")
     what.add_argument(
         "--seeds", type=SEED, nargs="+", metavar="S",

@@ -8,7 +8,8 @@
                         and seed (``--losses``: any objective; default the two BCE ones)
 ``losses``              every generator loss and its gradient against D's output on a fake
 ``mistakes``            six classic GAN mistakes, each measured against the correct version
-                        (``--only NAME``: one of them; ``docs/mistakes.md``)
+                        (``--only NAME``: one of them; ``--generator RUN_DIR``: BatchNorm
+                        on a trained G; ``docs/mistakes.md``)
 ======================  ==============================================================
 
 Each prints its numbers and writes its figure into ``--out`` (needs the ``plot`` extra; without
@@ -111,6 +112,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=POSITIVE_INT,
         default=1000,
         help="toy training steps per run (saturation: at most 50 of them) (default: %(default)s)",
+    )
+    mis.add_argument(
+        "--generator",
+        metavar="RUN_DIR",
+        help="the batchnorm mistake on this trained DCGAN-28 run's G (default: an untrained G, "
+        "no data needed)",
     )
     mod = parsers["modes"]
     mod.add_argument(
@@ -252,10 +259,26 @@ def _losses(args: argparse.Namespace, out: Path) -> int:
 
 def _mistakes(args: argparse.Namespace, out: Path) -> int:
     names = [args.only] if args.only else list(mistakes.MISTAKES)
+    generator = None
+    if args.generator is not None:
+        from minigan.checkpoint import CheckpointError
+        from minigan.sampling import load_generator
+
+        try:
+            G, config = load_generator(args.generator)
+        except CheckpointError as exc:
+            return error("lab mistakes", exc)
+        if config.model != "dcgan28" or config.num_classes is not None:
+            return error(
+                "lab mistakes",
+                f"--generator {args.generator}: a {config.model} run; the batchnorm mistake "
+                "needs an unconditional dcgan28 run (its G has BatchNorm)",
+            )
+        generator = (G, config.z_dim)
     rows, figures, missing = [], [], None
     for name in names:
         print(f"running {name} ...", file=sys.stderr)
-        result = mistakes.run_mistake(name, args.seed, args.steps)
+        result = mistakes.run_mistake(name, args.seed, args.steps, generator)
         rows.append(result.row())
         if missing is None:
             try:

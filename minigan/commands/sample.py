@@ -24,6 +24,7 @@ from minigan.commands import (
     POSITIVE_FLOAT,
     POSITIVE_INT,
     add_backend_argument,
+    add_run_argument,
     select_backend,
 )
 from minigan.data.loader import to_uint8
@@ -34,12 +35,7 @@ from minigan.sampling import class_grid_labels, classes_in_turn, load_generator,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``minigan sample``."""
-    parser.add_argument(
-        "checkpoint",
-        metavar="RUN_DIR|CHECKPOINT",
-        help="a run directory (from minigan train --out), its checkpoint/ directory, or the "
-        "G.safetensors in it",
-    )
+    add_run_argument(parser)
     parser.add_argument(
         "--n", type=POSITIVE_INT, default=64, help="number of samples (default: 64)"
     )

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from minigan import models
+from minigan import models, nn
 from minigan.functional.activations import sigmoid
 from minigan.functional.losses import bce, bce_with_logits
 from minigan.lab.mistakes_toy import Row, ToyComparison, d_in_g_step, wrong_sign, zero_grad
@@ -197,6 +197,7 @@ class BatchNormResult:
     eval_max: float
     scale: float
     by_batch: dict[int, float]
+    trained: bool = False
 
     def row(self) -> Row:
         return Row(
@@ -209,27 +210,44 @@ class BatchNormResult:
 
 def batchnorm_sampling(
     rng: np.random.Generator,
+    G: nn.Module | None = None,
+    z_dim: int | None = None,
     batch: int = 16,
     redraws: int = 6,
     warmup: int = 30,
     sizes: tuple[int, ...] = (2, 4, 8, 16, 32, 64),
 ) -> BatchNormResult:
-    """DCGAN-28's G, **untrained** (DCGAN initialisation from ``rng``), its running statistics
-    set by ``warmup`` forward passes of 64 noise vectors in training mode (what training would
-    also do; no data is needed). One noise vector ``z0`` is then put first in ``redraws``
-    batches of ``batch`` with fresh batch-mates: in training mode BatchNorm normalises with the
-    batch's statistics, so ``G(z0)`` changes with its batch-mates; in eval mode it uses the
-    running statistics and does not change at all."""
+    """One noise vector ``z0`` put first in ``redraws`` batches of ``batch`` with fresh
+    batch-mates: in training mode BatchNorm normalises with the batch's statistics, so
+    ``G(z0)`` changes with its batch-mates; in eval mode it uses the running statistics and does
+    not change at all.
+
+    ``G`` (with its ``z_dim``) is a trained generator with BatchNorm, e.g. of a DCGAN-28 run
+    (``minigan lab mistakes --generator RUN_DIR``); it is given back as it came (mode, running
+    statistics). Without it, DCGAN-28's G **untrained** (DCGAN initialisation from ``rng``), its
+    running statistics set by ``warmup`` forward passes of 64 noise vectors in training mode
+    (what training would also do; no data is needed)."""
     if batch < 2 or redraws < 2 or warmup < 0 or min(sizes, default=0) < 2:
         raise ValueError(
             "batchnorm_sampling: need batch >= 2, redraws >= 2, warmup >= 0 and batch sizes "
             f">= 2, got batch={batch}, redraws={redraws}, warmup={warmup}, sizes={sizes}"
         )
-    G, _ = models.dcgan28(rng=rng)
-    z_dim = G[0].weight.shape[1]
+    trained = G is not None
+    if G is None:
+        G, _ = models.dcgan28(rng=rng)
+        z_dim = G[0].weight.shape[1]
+    elif z_dim is None or not any(
+        isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in G.modules()
+    ):
+        raise ValueError(
+            "batchnorm_sampling: a generator given needs its z_dim and BatchNorm layers (the "
+            "mistake is BatchNorm's); train one with --model dcgan28"
+        )
     noise = lambda n: rng.standard_normal((n, z_dim), dtype=np.float32)  # noqa: E731
-    for _ in range(warmup):
-        G.forward(noise(64))
+    if not trained:
+        for _ in range(warmup):
+            G.forward(noise(64))
+    before = (G.training, {k: v.copy() for k, v in G.state_dict().items()})
     z0 = noise(1)
     mates = [noise(batch - 1) for _ in range(redraws)]
     images = {}
@@ -242,6 +260,8 @@ def batchnorm_sampling(
     for n in sizes:
         pair = [G.forward(np.concatenate([z0, noise(n - 1)]))[0] for _ in range(2)]
         by_batch[n] = float(np.abs(pair[0] - pair[1]).mean())
+    G.train(before[0])
+    G.load_state_dict(before[1])  # train-mode passes moved the running statistics: put back
     return BatchNormResult(
         images["train"],
         images["eval"],
@@ -251,6 +271,7 @@ def batchnorm_sampling(
         float(change["eval"].max()),
         float(np.abs(images["eval"][0]).mean()),
         by_batch,
+        trained,
     )
 
 
@@ -285,22 +306,30 @@ def saturation(seed: int = 0, steps: int = 50) -> SaturationResult:
 #: The mistakes in the table's order: name -> ``f(seed, steps)``; ``steps`` is the number of
 #: toy iterations (the saturation check runs at most 50 of them after its warm-up; the BCE
 #: scan and BatchNorm's G take none).
-MISTAKES: dict[str, Callable[[int, int], Any]] = {
-    "bce": lambda seed, steps: bce_overflow(),
-    "wrong-sign": lambda seed, steps: wrong_sign(seed, steps),
-    "batchnorm": lambda seed, steps: batchnorm_sampling(np.random.default_rng(seed)),
-    "d-in-g-step": lambda seed, steps: d_in_g_step(seed, steps),
-    "saturation": lambda seed, steps: saturation(seed, min(steps, 50)),
-    "zero-grad": lambda seed, steps: zero_grad(seed, steps),
+#: name -> ``f(seed, steps, generator)``; ``generator`` is None or a trained ``(G, z_dim)``.
+MISTAKES: dict[str, Callable[[int, int, Any], Any]] = {
+    "bce": lambda seed, steps, generator: bce_overflow(),
+    "wrong-sign": lambda seed, steps, generator: wrong_sign(seed, steps),
+    "batchnorm": lambda seed, steps, generator: batchnorm_sampling(
+        np.random.default_rng(seed), *((None, None) if generator is None else generator)
+    ),
+    "d-in-g-step": lambda seed, steps, generator: d_in_g_step(seed, steps),
+    "saturation": lambda seed, steps, generator: saturation(seed, min(steps, 50)),
+    "zero-grad": lambda seed, steps, generator: zero_grad(seed, steps),
 }
 
 
 def run_mistake(
-    name: str, seed: int = 0, steps: int = 1000
+    name: str,
+    seed: int = 0,
+    steps: int = 1000,
+    generator: tuple[nn.Module, int] | None = None,
 ) -> BCEResult | ToyComparison | BatchNormResult | SaturationResult:
-    """Run one experiment of :data:`MISTAKES`; its ``row()`` is its line of the table."""
+    """Run one experiment of :data:`MISTAKES`; its ``row()`` is its line of the table.
+    ``generator``, a trained ``(G, z_dim)`` with BatchNorm, replaces the untrained G of the
+    ``batchnorm`` experiment (see :func:`batchnorm_sampling`)."""
     if name not in MISTAKES:
         raise ValueError(f"run_mistake: unknown mistake {name!r}; choose from {list(MISTAKES)}")
     if not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"run_mistake: steps must be an integer >= 1, got {steps!r}")
-    return MISTAKES[name](seed, steps)
+    return MISTAKES[name](seed, steps, generator)

@@ -135,7 +135,8 @@ def plot_batchnorm(result: BatchNormResult, path: str | Path) -> Path:
     ax.set(xlabel="batch size", ylabel="mean |Δpixel| of the same z", title="change of one image")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.suptitle("DCGAN-28's G (untrained): the same z with other batch-mates")
+    which = "trained" if result.trained else "untrained"
+    fig.suptitle(f"DCGAN-28's G ({which}): the same z with other batch-mates")
     return _save(fig, path)
 
 

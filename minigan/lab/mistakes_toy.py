@@ -6,7 +6,8 @@ Each variant calls the real step, :func:`minigan.step.g_step`, and changes one t
 - :func:`wrong_sign`: the objective passed is :class:`WrongSignG`, whose G loss is D's loss on
   the fakes, :math:`-\mathbb E\log(1 - D(G(z)))`, instead of :math:`-\mathbb E\log D(G(z))`;
 - :func:`d_in_g_step`: the optimizer passed holds G's **and D's** parameters (one optimizer over
-  both), so the G step also moves D, towards calling the fakes real;
+  both), and D's weight gradients of G's loss are formed in the step (as autograd forms them), so
+  the G step also moves D, towards calling the fakes real;
 - :func:`zero_grad`: G is passed behind a wrapper whose ``zero_grad()`` does nothing, so each
   step's gradient is added to those of all the steps before.
 
@@ -204,11 +205,26 @@ def wrong_sign(seed: int = 0, steps: int = 1000, every: int = 25) -> ToyComparis
     )
 
 
+class _AutogradD:
+    """D as an autograd framework runs it in G's step when D's weights require gradients: its
+    ``backward_input`` also forms D's weight gradients of G's loss (``D.backward``), which
+    minigan's own G step skips because it never uses them."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.module, name)
+
+    def backward_input(self, dy: Any) -> Any:
+        return self.module.backward(dy)
+
+
 def d_in_g_step(seed: int = 0, steps: int = 1000, every: int = 25) -> ToyComparison:
     """One optimizer (Adam, the toy's settings) over G's and D's parameters for the G step,
-    zeroed before it, against ``opt_G``. The one difference: ``step.g_step(G, D, opt_both, ...)``
-    instead of ``step.g_step(G, D, opt_G, ...)``: the gradient of G's loss with respect to D's
-    weights, which ``D.backward`` makes and the correct step leaves unused, moves D too."""
+    zeroed before it, against ``opt_G``: ``step.g_step(G, D, opt_both, ...)`` instead of
+    ``step.g_step(G, D, opt_G, ...)``, with D's weight gradients of G's loss formed in the step
+    (:class:`_AutogradD`, as autograd forms them), so that they move D too."""
     both: dict[int, Optimizer] = {}
 
     def wrong(gan: ToyGAN) -> None:
@@ -217,7 +233,8 @@ def d_in_g_step(seed: int = 0, steps: int = 1000, every: int = 25) -> ToyCompari
             params = gan.G.parameters() + gan.D.parameters()
             both[id(gan)] = make_optimizer(s["optimizer"], params, s["lr"], s["betas"])
         both[id(gan)].zero_grad()
-        step.g_step(gan.G, gan.D, both[id(gan)], gan.noise(gan.batch), gan.objective)
+        D = _AutogradD(gan.D)
+        step.g_step(gan.G, D, both[id(gan)], gan.noise(gan.batch), gan.objective)  # type: ignore[arg-type]
 
     return ToyComparison(
         "d-in-g-step", train_variant(seed, steps, every), train_variant(seed, steps, every, wrong)

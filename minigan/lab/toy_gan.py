@@ -9,7 +9,7 @@ Each objective trains with its own optimiser kind, betas and ``n_critic`` and a 
 measured on the toy (:data:`minigan.lab.games.TOY_SETTINGS`), any of which the caller overrides.
 
 The gradient that reaches each generated point :math:`x_i = G(z_i)` is what
-``D.backward(d_fake_out)`` returns (``d_fake`` in :func:`minigan.step.g_step`), the gradient
+``D.backward_input(d_fake_out)`` returns (``d_fake`` in :func:`minigan.step.g_step`), the gradient
 of the batch-mean G loss; :func:`point_gradients` scales it by N to the gradient of the
 *per-sample* loss :math:`\ell(x_i)`, so that its norm does not depend on the batch size.
 Symbols as in ``docs/notation.md``.
@@ -107,15 +107,13 @@ def point_gradients(
     other games' :math:`\ell'(o)` are :math:`o - 1` (``"lsgan"``) and :math:`-1` (``"hinge"``,
     ``"wgan"``, ``"wgan-gp"``).
 
-    ``D.backward(d_fake_out)`` gives the gradient of the batch *mean*, so it is multiplied
-    by N. D's parameter gradients are zeroed afterwards: calling this leaves no trace on a
+    ``D.backward_input(d_fake_out)`` gives the gradient of the batch *mean*, so it is
+    multiplied by N. D's parameter gradients are not touched: calling this leaves no trace on a
     training step.
     """
     outputs = D(x)
     _, d_out = get_objective(kind).g_loss(outputs)
-    grad = D.backward(d_out) * len(x)
-    D.zero_grad()
-    return outputs[:, 0], grad
+    return outputs[:, 0], D.backward_input(d_out) * len(x)
 
 
 @dataclass
