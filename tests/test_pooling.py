@@ -116,6 +116,8 @@ def test_bad_inputs():
     pool(np.zeros((1, 1, 6, 6), np.float32))
     with pytest.raises(ValueError, match="expected dy of shape"):
         pool.backward(np.zeros((1, 1, 3, 3), np.float32))
+    with pytest.raises(TypeError, match="float32 stays float32"):  # a float64 dy is refused
+        pool.backward(np.zeros((1, 1, 2, 2), np.float64))
 
 
 def test_gradcheck_suite_checks_pooling():

@@ -15,7 +15,7 @@ import numpy as np
 
 from minigan import backend
 from minigan import functional as F
-from minigan.nn.module import Module, check_input
+from minigan.nn.module import Module, check_dy, check_input
 from minigan.random import get_rng
 
 _ANY_SHAPE = tuple(range(1, 9))
@@ -31,14 +31,7 @@ def _remember_dtype(module: Module, x: np.ndarray) -> None:
 def _check_dy(module: Module, dy: np.ndarray) -> None:
     """A clear ``TypeError`` when ``dy`` is not an array of the last input's dtype (a float64
     ``dy`` would turn a float32 network's gradients float64 from here down)."""
-    expected = getattr(module, "_input_dtype", None)
-    if backend.device_of(dy) is None:
-        raise TypeError(f"{module!r}: expected an array dy, got {type(dy).__name__}")
-    if expected is not None and dy.dtype != expected:
-        raise TypeError(
-            f"{module!r}: expected a {expected} dy (the dtype of its input), got {dy.dtype}; "
-            "float32 stays float32 end to end"
-        )
+    check_dy(module, dy, getattr(module, "_input_dtype", None))
 
 
 class _MaskSecondOrder:

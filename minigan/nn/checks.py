@@ -58,14 +58,16 @@ def check_input(
         )
 
 
-def check_dy(module: Any, dy: Any) -> None:
+def check_dy(module: Any, dy: Any, dtype: Any = None) -> None:
     """Raise a clear ``TypeError`` naming ``module`` when the upstream gradient ``dy`` is not an
-    array of the module's parameter dtype: a float64 ``dy`` into a float32 layer would
-    otherwise come back as a float64 ``dx``."""
+    array of the module's parameter dtype (or of ``dtype``, for a layer without parameters: the
+    dtype of its last input): a float64 ``dy`` into a float32 layer would otherwise come back
+    as a float64 ``dx``."""
     if backend.device_of(dy) is None:
         raise TypeError(f"{module!r}: expected an array dy, got {type(dy).__name__}")
-    if module.dtype is not None and dy.dtype != module.dtype:
+    expected, of = (module.dtype, "its parameters") if dtype is None else (dtype, "its input")
+    if expected is not None and dy.dtype != expected:
         raise TypeError(
-            f"{module!r}: expected a {module.dtype} dy (the dtype of its parameters), got "
-            f"{dy.dtype}; float32 stays float32 end to end"
+            f"{module!r}: expected a {expected} dy (the dtype of {of}), got {dy.dtype}; "
+            "float32 stays float32 end to end"
         )

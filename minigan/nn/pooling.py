@@ -23,7 +23,7 @@ import numpy as np
 from minigan import backend
 from minigan.functional import pooling as P
 from minigan.nn.layers import _pair_to_int
-from minigan.nn.module import Module, check_input
+from minigan.nn.module import Module, check_dy, check_input
 
 
 class _Pool2d(Module):
@@ -65,10 +65,12 @@ class _Pool2d(Module):
         y, self._cache = backend.kernel(self._forward, x)(
             x, self.kernel_size, self.stride, self.padding
         )
+        object.__setattr__(self, "_input_dtype", x.dtype)  # dy must match it
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = self._saved()
+        check_dy(self, dy, self._input_dtype)
         expected = (
             *cache.x_shape[:2],
             *(P.pool_output_size(s, cache.kernel, cache.stride, cache.padding)
